@@ -1,0 +1,1 @@
+//! Shared fixtures for gatekit's benchmarks; the benchmarks live under `benches/`.

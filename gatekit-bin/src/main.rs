@@ -1,0 +1,3 @@
+//! `gatekit`: the reference binary.
+
+fn main() {}
