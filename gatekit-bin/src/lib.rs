@@ -1,0 +1,7 @@
+//! The library behind the `gatekit` binary: configuration, subcommands, the audit writer,
+//! identity sources and listener wiring. `main.rs` only parses arguments and dispatches here.
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod cmd;
