@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use globset::{Candidate, GlobBuilder, GlobSet, GlobSetBuilder};
 use regex_automata::meta;
+use rustc_hash::FxHashMap;
 
 use crate::{ClassSet, Protocol};
 
-use super::groups::{GroupTable, MemberOf};
+use super::groups::{GroupTable, Members};
 use super::index::{IndexBuilder, RuleIndex};
 use super::verdict::parse_scope;
 use super::window::parse_window;
@@ -40,6 +41,9 @@ pub(crate) struct Rule {
     hours: Option<TimeWindow>,
     /// The configured reason.
     pub(crate) reason: Option<Arc<str>>,
+    /// The generated reason for a command carrying all of the rule's classes, made once
+    /// for rules with classes and no configured reason.
+    pub(crate) generated: Option<Arc<str>>,
     /// Approvers, empty unless the rule reviews.
     pub(crate) approvers: Arc<[String]>,
     /// Approval scope, `Once` unless the rule reviews.
@@ -51,7 +55,7 @@ pub(crate) struct Rule {
 impl Rule {
     /// Whether the rule's conditions other than protocol, target and classes (which the
     /// index settles) hold, cheapest first.
-    pub(crate) fn matches(&self, req: &Request<'_>, member: &MemberOf) -> bool {
+    pub(crate) fn matches(&self, req: &Request<'_>, member: &Members<'_>) -> bool {
         (self.groups.is_empty() || member.any_of(&self.groups))
             && self.hours.as_ref().is_none_or(|w| w.contains(req.now))
             && self.objects.as_ref().is_none_or(|globs| {
@@ -95,7 +99,7 @@ pub(crate) fn compile(spec: PolicySpec) -> Result<Policy, PolicyError> {
     check_count("mask", spec.masks.len())?;
 
     let mut targets = Vec::with_capacity(spec.targets.len());
-    let mut target_ids: HashMap<Box<str>, u32> = HashMap::with_capacity(spec.targets.len());
+    let mut target_ids: FxHashMap<Box<str>, u32> = FxHashMap::default();
     for (index, t) in spec.targets.into_iter().enumerate() {
         if t.name.is_empty() {
             return Err(PolicyError::EmptyName {
@@ -128,6 +132,7 @@ pub(crate) fn compile(spec: PolicySpec) -> Result<Policy, PolicyError> {
         target.masks = ids.into_boxed_slice();
     }
 
+    let nobody: Arc<[String]> = Arc::from([]);
     let mut groups = GroupTable::default();
     let mut rules = Vec::with_capacity(spec.rules.len());
     let mut rule_ids: HashMap<String, usize> = HashMap::with_capacity(spec.rules.len());
@@ -150,7 +155,7 @@ pub(crate) fn compile(spec: PolicySpec) -> Result<Policy, PolicyError> {
         }
         let id = u32::try_from(index).unwrap_or(u32::MAX);
         let scope = RuleScope::resolve(index, &spec, &target_ids, &targets)?;
-        let rule = compile_rule(index, &spec, &mut groups)?;
+        let rule = compile_rule(index, &spec, &mut groups, &nobody)?;
         match scope {
             RuleScope::Everywhere(protocols) => {
                 for p in protocols {
@@ -177,6 +182,7 @@ pub(crate) fn compile(spec: PolicySpec) -> Result<Policy, PolicyError> {
     Ok(Policy {
         default_reason: format!("no rule matched; the default verdict is {}", spec.default).into(),
         default: spec.default,
+        nobody,
         rules: rules.into_boxed_slice(),
         targets: targets.into_boxed_slice(),
         target_ids,
@@ -209,7 +215,7 @@ impl RuleScope {
     fn resolve(
         index: usize,
         spec: &RuleSpec,
-        target_ids: &HashMap<Box<str>, u32>,
+        target_ids: &FxHashMap<Box<str>, u32>,
         targets: &[Target],
     ) -> Result<RuleScope, PolicyError> {
         if spec.targets.is_empty() {
@@ -247,11 +253,13 @@ impl RuleScope {
     }
 }
 
-/// Compiles one rule's matchers and checks its approval settings.
+/// Compiles one rule's matchers and checks its approval settings; `nobody` is the shared
+/// empty approver list.
 fn compile_rule(
     index: usize,
     spec: &RuleSpec,
     groups: &mut GroupTable,
+    nobody: &Arc<[String]>,
 ) -> Result<Rule, PolicyError> {
     let rule = || spec.name.clone();
     let pattern = match &spec.pattern {
@@ -297,19 +305,22 @@ fn compile_rule(
             rule: rule(),
         });
     }
+    let classes: ClassSet = spec.classes.iter().copied().collect();
     Ok(Rule {
         name: spec.name.as_str().into(),
         action: spec.action,
-        classes: spec.classes.iter().copied().collect(),
+        classes,
         groups: groups.intern_all(&spec.groups),
         objects,
         pattern,
         hours,
         reason: spec.reason.as_deref().map(Arc::from),
+        generated: (spec.reason.is_none() && !classes.is_empty())
+            .then(|| generated_reason(spec.action, &spec.name, classes).into()),
         approvers: if reviews {
             spec.approvers.as_slice().into()
         } else {
-            Arc::from([])
+            nobody.clone()
         },
         approval: if reviews {
             approval
@@ -318,6 +329,24 @@ fn compile_rule(
         },
         min_approvals: if reviews { spec.min_approvals } else { 0 },
     })
+}
+
+/// The reason of a rule without one: `deny by rule `name`, which matched class ddl`
+/// (`… classes ddl, admin`, `… a command with no class`).
+pub(crate) fn generated_reason(action: Verdict, name: &str, matched: ClassSet) -> String {
+    let mut reason = format!("{action} by rule `{name}`, which matched ");
+    reason.push_str(match matched.len() {
+        0 => "a command with no class",
+        1 => "class ",
+        _ => "classes ",
+    });
+    for (i, class) in matched.iter().enumerate() {
+        if i > 0 {
+            reason.push_str(", ");
+        }
+        reason.push_str(class.name());
+    }
+    reason
 }
 
 /// Compiles a rule's object globs into one set; `*` matches across `/` and `.`.
@@ -351,7 +380,7 @@ type CompiledMasks = (Box<[Mask]>, Vec<Vec<u32>>, Box<[u32]>);
 /// Checks the masking profiles' bindings and files them per target.
 fn compile_masks(
     specs: Vec<MaskBinding>,
-    target_ids: &HashMap<Box<str>, u32>,
+    target_ids: &FxHashMap<Box<str>, u32>,
 ) -> Result<CompiledMasks, PolicyError> {
     let mut masks = Vec::with_capacity(specs.len());
     let mut per_target = vec![Vec::new(); target_ids.len()];

@@ -1,13 +1,13 @@
 //! Answering requests: [`Policy::admit`], [`Policy::decide`], [`Policy::mask_profiles`].
 
-use std::fmt::Write;
 use std::sync::Arc;
 
 use crate::{ClassSet, Identity};
 
-use super::compile::{Rule, protocol_slot};
+use super::compile::{Rule, generated_reason, protocol_slot};
+use super::groups::Members;
 use super::index::{CLASSLESS, slots};
-use super::{Decision, Policy, Request, Verdict};
+use super::{ApprovalScope, Decision, Policy, Request, Verdict};
 
 /// Longest piece of request text (a target or subject name) quoted in a reason.
 const MAX_QUOTED: usize = 128;
@@ -67,7 +67,7 @@ impl Policy {
                 req.protocol
             ));
         }
-        let member = self.groups.member_of(req.identity);
+        let member = Members::new(&self.groups, req.identity);
         let classes = req.command.classes;
         let bits = classes.bits();
         let indexes = [&self.global[protocol_slot(req.protocol)], &target.index];
@@ -101,7 +101,14 @@ impl Policy {
                 return rule_decision(rule, classes);
             }
         }
-        Decision::without_rule(self.default, self.default_reason.clone())
+        Decision {
+            verdict: self.default,
+            rule: None,
+            reason: self.default_reason.clone(),
+            approvers: self.nobody.clone(),
+            approval: ApprovalScope::Once,
+            min_approvals: 0,
+        }
     }
 
     /// The names of the masking profiles that apply to `identity`'s sessions on `target`:
@@ -125,9 +132,14 @@ impl Policy {
 
 /// The decision a matching rule makes.
 fn rule_decision(rule: &Rule, command: ClassSet) -> Decision {
-    let reason = match &rule.reason {
-        Some(reason) => reason.clone(),
-        None => generated_reason(rule, command),
+    let reason = match (&rule.reason, &rule.generated) {
+        (Some(reason), _) => reason.clone(),
+        (None, Some(generated)) if command.is_superset(rule.classes) => generated.clone(),
+        (None, _) => Arc::from(generated_reason(
+            rule.action,
+            &rule.name,
+            matched_classes(rule.classes, command),
+        )),
     };
     Decision {
         verdict: rule.action,
@@ -139,24 +151,11 @@ fn rule_decision(rule: &Rule, command: ClassSet) -> Decision {
     }
 }
 
-/// `rule `name` matched class ddl` / `… classes ddl, admin` / `… a command with no class`.
-fn generated_reason(rule: &Rule, command: ClassSet) -> Arc<str> {
-    let matched = if rule.classes.is_empty() {
+/// The command's classes that a rule matched: all of them for a rule without classes.
+fn matched_classes(rule: ClassSet, command: ClassSet) -> ClassSet {
+    if rule.is_empty() {
         command
     } else {
-        ClassSet::from_iter(rule.classes.iter().filter(|c| command.contains(*c)))
-    };
-    let mut reason = format!("{} by rule `{}`", rule.action, rule.name);
-    let _ = match matched.len() {
-        0 => write!(reason, ", which matched a command with no class"),
-        1 => write!(reason, ", which matched class "),
-        _ => write!(reason, ", which matched classes "),
-    };
-    for (i, class) in matched.iter().enumerate() {
-        if i > 0 {
-            reason.push_str(", ");
-        }
-        reason.push_str(class.name());
+        rule.iter().filter(|c| command.contains(*c)).collect()
     }
-    reason.into()
 }

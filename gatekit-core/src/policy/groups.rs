@@ -1,6 +1,8 @@
 //! Group names interned to small integers, so rule group conditions are integer comparisons.
 
-use std::collections::HashMap;
+use std::cell::OnceCell;
+
+use rustc_hash::FxHashMap;
 
 use crate::Identity;
 
@@ -10,7 +12,7 @@ const INLINE: usize = 16;
 /// Every group name the rules mention, numbered.
 #[derive(Debug, Default)]
 pub(crate) struct GroupTable {
-    ids: HashMap<Box<str>, u32>,
+    ids: FxHashMap<Box<str>, u32>,
 }
 
 impl GroupTable {
@@ -48,6 +50,34 @@ impl GroupTable {
         }
         found.finish();
         found
+    }
+}
+
+/// An identity's interned groups, looked up the first time a rule asks.
+pub(crate) struct Members<'a> {
+    /// The policy's group names.
+    table: &'a GroupTable,
+    /// Whose groups.
+    identity: &'a Identity,
+    /// The looked-up groups.
+    found: OnceCell<MemberOf>,
+}
+
+impl<'a> Members<'a> {
+    /// Membership of `identity` in the groups of `table`, not yet looked up.
+    pub(crate) fn new(table: &'a GroupTable, identity: &'a Identity) -> Self {
+        Members {
+            table,
+            identity,
+            found: OnceCell::new(),
+        }
+    }
+
+    /// Whether the identity is in any of `groups` (sorted group numbers).
+    pub(crate) fn any_of(&self, groups: &[u32]) -> bool {
+        self.found
+            .get_or_init(|| self.table.member_of(self.identity))
+            .any_of(groups)
     }
 }
 
@@ -139,5 +169,9 @@ mod tests {
         assert!(member.any_of(&[39]));
         assert!(!member.any_of(&[40]));
         assert!(!member.any_of(&[]));
+
+        let lazy = Members::new(&table, &big);
+        assert!(lazy.any_of(&few));
+        assert!(!lazy.any_of(&[40]));
     }
 }

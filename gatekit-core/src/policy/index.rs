@@ -26,12 +26,21 @@ pub(crate) const fn tier(verdict: Verdict) -> usize {
 
 /// For each verdict tier and class slot, the ids of the candidate rules in config order,
 /// stored as one flat array cut by offsets.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct RuleIndex {
-    /// List `n` is `ids[offsets[n]..offsets[n + 1]]`; empty when the index is empty.
-    offsets: Box<[u32]>,
+    /// List `n` is `ids[offsets[n]..offsets[n + 1]]`.
+    offsets: [u32; LISTS + 1],
     /// Rule ids.
     ids: Box<[u32]>,
+}
+
+impl Default for RuleIndex {
+    fn default() -> Self {
+        RuleIndex {
+            offsets: [0; LISTS + 1],
+            ids: Box::default(),
+        }
+    }
 }
 
 impl RuleIndex {
@@ -78,15 +87,14 @@ impl IndexBuilder {
         if self.lists.is_empty() {
             return RuleIndex::default();
         }
-        let mut offsets = Vec::with_capacity(LISTS + 1);
+        let mut offsets = [0; LISTS + 1];
         let mut ids = Vec::with_capacity(self.lists.iter().map(Vec::len).sum());
-        offsets.push(0);
-        for list in &self.lists {
+        for (list, end) in self.lists.iter().zip(offsets.iter_mut().skip(1)) {
             ids.extend_from_slice(list);
-            offsets.push(u32::try_from(ids.len()).unwrap_or(u32::MAX));
+            *end = u32::try_from(ids.len()).unwrap_or(u32::MAX);
         }
         RuleIndex {
-            offsets: offsets.into_boxed_slice(),
+            offsets,
             ids: ids.into_boxed_slice(),
         }
     }
@@ -94,8 +102,11 @@ impl IndexBuilder {
 
 /// The slots to visit for a command's classes: each of its classes, then the class-less one.
 pub(crate) fn slots(classes: ClassSet) -> impl Iterator<Item = usize> {
-    classes
-        .iter()
-        .map(|c| c as usize)
-        .chain(std::iter::once(CLASSLESS))
+    let mut bits = classes.bits();
+    std::iter::from_fn(move || {
+        let slot = bits.trailing_zeros() as usize;
+        bits &= bits.wrapping_sub(1);
+        (slot < CLASSES).then_some(slot)
+    })
+    .chain(std::iter::once(CLASSLESS))
 }

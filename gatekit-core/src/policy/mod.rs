@@ -66,8 +66,9 @@ mod window;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use crate::Protocol;
 
@@ -85,12 +86,14 @@ pub struct Policy {
     default: Verdict,
     /// The reason given with the default verdict.
     default_reason: Arc<str>,
+    /// The empty approver list, shared by every decision without approvers.
+    nobody: Arc<[String]>,
     /// The rules, in config order; their position is their id.
     rules: Box<[compile::Rule]>,
     /// The targets, in config order.
     targets: Box<[Target]>,
     /// Target ids by name.
-    target_ids: HashMap<Box<str>, u32>,
+    target_ids: FxHashMap<Box<str>, u32>,
     /// The group names rules mention.
     groups: groups::GroupTable,
     /// Per protocol, the rules that name no target.
