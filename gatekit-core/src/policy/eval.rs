@@ -6,7 +6,7 @@ use crate::{ClassSet, Identity};
 
 use super::compile::{Rule, generated_reason, protocol_slot};
 use super::groups::Members;
-use super::index::{CLASSLESS, slots};
+use super::index::{CLASSLESS, slots, tier};
 use super::{ApprovalScope, Decision, Policy, Request, Verdict};
 
 /// Longest piece of request text (a target or subject name) quoted in a reason.
@@ -71,7 +71,8 @@ impl Policy {
         let classes = req.command.classes;
         let bits = classes.bits();
         let indexes = [&self.global[protocol_slot(req.protocol)], &target.index];
-        for (tier, _) in Verdict::BY_PRECEDENCE.iter().enumerate() {
+        for verdict in Verdict::BY_PRECEDENCE {
+            let tier = tier(verdict);
             // The first matching rule of this tier in config order: lists are sorted, so
             // each is scanned only up to its first match or past the best found so far.
             let mut best = u32::MAX;

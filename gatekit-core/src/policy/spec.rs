@@ -19,7 +19,8 @@ pub struct PolicySpec {
     pub masks: Vec<MaskBinding>,
 }
 
-/// A target as far as policy is concerned.
+/// A target as far as policy is concerned. Other keys are ignored, so a whole `[[target]]`
+/// table deserializes into one.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
 pub struct TargetSpec {
     /// The target's unique name.
@@ -32,7 +33,8 @@ pub struct TargetSpec {
 }
 
 /// One `[[rule]]`. Its conditions are ANDed; within a list, any element matches; an empty
-/// list or `None` places no condition.
+/// list or `None` places no condition. Deserializes from a `[[rule]]` table, refusing
+/// unknown keys.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSpec {
@@ -102,7 +104,8 @@ impl Default for RuleSpec {
     }
 }
 
-/// Where a masking profile (`[[mask]]`) applies.
+/// Where a masking profile (`[[mask]]`) applies. Other keys (detectors, strategy) are
+/// ignored, so a whole `[[mask]]` table deserializes into one.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
 pub struct MaskBinding {
     /// The profile's unique name.

@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use jiff::Timestamp;
-use jiff::tz::TimeZone;
+use jiff::tz::{TimeZone, TimeZoneDatabase};
 
 use super::PolicyError;
 
@@ -35,8 +35,9 @@ const ALL_DAYS: u8 = 0b111_1111;
 /// - `HH:MM-HH:MM`: start inclusive, end exclusive; `24:00` ends at midnight. A window whose
 ///   end is before its start crosses midnight (`22:00-06:00`) and belongs to the day it
 ///   starts on: `Fri 22:00-06:00` covers Friday night until Saturday 06:00.
-/// - `ZONE`: any IANA time zone name (`Europe/Berlin`) or `UTC`. Local time follows the
-///   zone's daylight-saving rules, so `08:00` is 08:00 on the wall clock all year.
+/// - `ZONE`: any IANA time zone name (`Europe/Berlin`) or `UTC`, from the time zone
+///   database bundled with the binary. Local time follows the zone's daylight-saving rules,
+///   so `08:00` is 08:00 on the wall clock all year.
 ///
 /// ```
 /// use gatekit_core::policy::TimeWindow;
@@ -112,7 +113,10 @@ pub(crate) fn parse_window(s: &str) -> Result<TimeWindow, String> {
         return Err(SHAPE.to_owned());
     }
     let (start, end) = parse_hours(hours)?;
-    let zone = TimeZone::get(zone).map_err(|e| format!("unknown time zone `{zone}`: {e}"))?;
+    // The bundled database only: no file reads, and the same answer on every machine.
+    let zone = TimeZoneDatabase::bundled()
+        .get(zone)
+        .map_err(|e| format!("unknown time zone `{zone}`: {e}"))?;
     Ok(TimeWindow {
         days,
         start,
