@@ -195,3 +195,25 @@ pub enum PolicyError {
         input: String,
     },
 }
+
+impl PolicyError {
+    /// The position of the `[[rule]]` the error is about, when it is about one rule.
+    pub fn rule_index(&self) -> Option<usize> {
+        match self {
+            PolicyError::EmptyName {
+                kind: "rule",
+                index,
+            } => Some(*index),
+            PolicyError::DuplicateRule { second, .. } => Some(*second),
+            PolicyError::UnknownRuleTarget { index, .. }
+            | PolicyError::ProtocolMismatch { index, .. }
+            | PolicyError::InvalidPattern { index, .. }
+            | PolicyError::InvalidHours { index, .. }
+            | PolicyError::InvalidObjectGlob { index, .. }
+            | PolicyError::ReviewWithoutApprovers { index, .. }
+            | PolicyError::InvalidApproval { index, .. }
+            | PolicyError::ZeroMinApprovals { index, .. } => Some(*index),
+            _ => None,
+        }
+    }
+}
