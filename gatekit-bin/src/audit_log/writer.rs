@@ -23,6 +23,8 @@ const MAX_BATCH: usize = 256;
 const BUF_KEEP: usize = 1 << 20;
 
 /// What handles send the writer.
+// Appends are nearly every message; boxing their event would cost an allocation per record.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Request {
     /// Append a record; answered once it is durable per the sync mode.
     Append {
@@ -190,10 +192,11 @@ impl Writer {
             }
             drop(permits);
             // The records are durable; the checkpoint follows without holding their callers.
-            if self.sync == SyncMode::Always && result.is_ok() {
-                if let Err(e) = self.checkpoint() {
-                    tracing::error!(error = %e, "audit trail: checkpoint failed; refusing records until it works");
-                }
+            if self.sync == SyncMode::Always
+                && result.is_ok()
+                && let Err(e) = self.checkpoint()
+            {
+                tracing::error!(error = %e, "audit trail: checkpoint failed; refusing records until it works");
             }
         }
         if !flushes.is_empty() || close.is_some() {

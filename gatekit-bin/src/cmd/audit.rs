@@ -409,3 +409,301 @@ fn print_line(line: &[u8], json: bool, out: &mut dyn Write) -> io::Result<()> {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+    use gatekit_core::audit::{AuditEvent, ChainEncoder, ChainHead};
+
+    use super::*;
+    use crate::audit_log::rotated_name;
+
+    const EVENTS: &str = include_str!("../../../gatekit-core/tests/data/audit/events.jsonl");
+    const KEY: &[u8] = b"cli-test-chain-key-0123456789";
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        audit: AuditArgs,
+    }
+
+    fn t0() -> jiff::Timestamp {
+        "2024-06-01T12:00:00Z".parse().unwrap()
+    }
+
+    /// Writes the sample events as a trail, one minute apart from `t0`: the first `split`
+    /// records in a rotated file, the rest in `audit.jsonl`; checkpoints the head.
+    fn fixture(dir: &Path, key: Option<&[u8]>, split: usize) -> ChainHead {
+        let mut enc = ChainEncoder::new(key.map(|k| ChainKey::new(k).unwrap()));
+        let mut rotated = Vec::new();
+        let mut current = Vec::new();
+        for (i, line) in EVENTS.lines().enumerate() {
+            let event: AuditEvent = serde_json::from_str(line).unwrap();
+            let ts = t0() + jiff::SignedDuration::from_mins(i as i64);
+            let out = if i < split {
+                &mut rotated
+            } else {
+                &mut current
+            };
+            enc.encode_into(ts, &event, out);
+        }
+        if split > 0 {
+            fs::write(dir.join(rotated_name(1)), rotated).unwrap();
+        }
+        fs::write(dir.join(TRAIL_FILE), current).unwrap();
+        FileHeadStore::new(dir).store(&enc.head()).unwrap();
+        enc.head()
+    }
+
+    fn run_args(
+        args: &[&str],
+        dir: &Path,
+        key: Option<&[u8]>,
+        now: jiff::Timestamp,
+    ) -> (ExitCode, String) {
+        let cli = Cli::try_parse_from(std::iter::once("audit").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut out = Vec::new();
+        let code = run_to(&cli.audit, dir, key, now, &mut out).unwrap();
+        (code, String::from_utf8(out).unwrap())
+    }
+
+    fn lines_of(path: &Path) -> Vec<String> {
+        fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn verify_reports_ok_and_names_the_first_bad_seq_and_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        fixture(dir, Some(KEY), 8);
+        let (code, out) = run_args(&["verify"], dir, Some(KEY), t0());
+        assert_eq!(code, ExitCode::SUCCESS, "{out}");
+        assert!(
+            out.starts_with("ok: 14 records in 2 files; head seq 14"),
+            "{out}"
+        );
+        assert!(out.contains("checkpoint seq 14 matches"), "{out}");
+
+        // Without the key the chain does not hold.
+        let (code, out) = run_args(&["verify"], dir, None, t0());
+        assert_eq!(code, ExitCode::from(1));
+        assert!(out.starts_with("BROKEN at seq 2: "), "{out}");
+        assert!(out.contains(&rotated_name(1)), "{out}");
+
+        // Edit seq 3 (line 3 of the rotated file): seq 4 no longer chains to it.
+        let rotated = dir.join(rotated_name(1));
+        let mut lines = lines_of(&rotated);
+        lines[2] = lines[2].replacen("id = 42", "id = 43", 1);
+        fs::write(&rotated, lines.join("\n") + "\n").unwrap();
+        let (code, out) = run_args(&["verify"], dir, Some(KEY), t0());
+        assert_eq!(code, ExitCode::from(1));
+        let want = format!("BROKEN at seq 4: {} line 4:", rotated.display());
+        assert!(out.starts_with(&want), "{out}");
+        let (code, out) = run_args(&["verify", "--json"], dir, Some(KEY), t0());
+        assert_eq!(code, ExitCode::from(1));
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["ok"], false);
+        assert_eq!(v["broken"]["seq"], 4);
+        assert_eq!(v["broken"]["line"], 4);
+    }
+
+    #[test]
+    fn verify_needs_the_checkpoint_to_catch_a_cut_tail() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        fixture(dir, None, 0);
+        let trail = dir.join(TRAIL_FILE);
+        let lines = lines_of(&trail);
+        fs::write(&trail, lines[..12].join("\n") + "\n").unwrap();
+        let (code, out) = run_args(&["verify"], dir, None, t0());
+        assert_eq!(code, ExitCode::from(1));
+        assert!(out.starts_with("BROKEN at seq 13: "), "{out}");
+        assert!(out.contains("truncated"), "{out}");
+        // The chain alone cannot tell.
+        let (code, out) = run_args(&["verify", "--no-checkpoint"], dir, None, t0());
+        assert_eq!(code, ExitCode::SUCCESS, "{out}");
+        assert!(out.contains("no checkpoint checked"), "{out}");
+        // And a missing head is a failure unless asked for.
+        fs::remove_file(dir.join(crate::audit_log::HEAD_FILE)).unwrap();
+        let (code, out) = run_args(&["verify"], dir, None, t0());
+        assert_eq!(code, ExitCode::from(1));
+        assert!(out.contains("audit.head is missing"), "{out}");
+    }
+
+    #[test]
+    fn verify_of_an_empty_directory_is_ok_and_of_a_missing_one_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (code, out) = run_args(&["verify"], tmp.path(), None, t0());
+        assert_eq!(code, ExitCode::SUCCESS, "{out}");
+        let cli = Cli::try_parse_from(["audit", "verify"]).unwrap();
+        let err = run_to(
+            &cli.audit,
+            &tmp.path().join("nope"),
+            None,
+            t0(),
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("nope"), "{err}");
+        let err = run_to(
+            &cli.audit,
+            tmp.path(),
+            Some(b"short"),
+            t0(),
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("at least 16"), "{err:#}");
+    }
+
+    #[test]
+    fn tail_shows_the_newest_records_across_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        fixture(dir, None, 12);
+        let (code, out) = run_args(&["tail", "-n", "4", "--json"], dir, None, t0());
+        assert_eq!(code, ExitCode::SUCCESS);
+        let seqs: Vec<u64> = out
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(seqs, [11, 12, 13, 14]);
+        let (_, out) = run_args(&["tail", "-n", "2"], dir, None, t0());
+        let rows: Vec<&str> = out.lines().collect();
+        assert_eq!(rows.len(), 3);
+        assert!(rows[0].starts_with("SEQ"), "{out}");
+        assert!(rows[1].starts_with("13 "), "{out}");
+        assert!(rows[1].contains("2024-06-01 12:12:00"), "{out}");
+        assert!(
+            rows[1].contains("ci-bot") && rows[1].contains("deny"),
+            "{out}"
+        );
+        assert!(rows[2].contains("refused: line 12"), "{out}");
+    }
+
+    #[test]
+    fn search_filters_by_user_target_verdict_and_time() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        fixture(dir, None, 5);
+        let seqs = |args: &[&str], now| -> Vec<u64> {
+            let mut all = vec!["search", "--json"];
+            all.extend_from_slice(args);
+            let (code, out) = run_args(&all, dir, None, now);
+            assert_eq!(code, ExitCode::SUCCESS);
+            out.lines()
+                .map(|l| {
+                    serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                        .as_u64()
+                        .unwrap()
+                })
+                .collect()
+        };
+        assert_eq!(seqs(&["--user", "alice"], t0()), [2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(
+            seqs(&["--user", "alice@example.com", "--verdict", "deny"], t0()),
+            [4]
+        );
+        assert_eq!(seqs(&["--target", "bastion"], t0()), [9, 10, 11, 12]);
+        assert_eq!(seqs(&["--verdict", "deny"], t0()), [4, 13]);
+        assert_eq!(
+            seqs(&["--since", "2024-06-01T12:11:00Z"], t0()),
+            [12, 13, 14]
+        );
+        // Ten minutes before 12:13: records from 12:03 on.
+        let now = t0() + jiff::SignedDuration::from_mins(13);
+        assert_eq!(
+            seqs(&["--since", "10m", "--target", "shop"], now),
+            [4, 5, 6, 8]
+        );
+        assert!(seqs(&["--user", "nobody"], t0()).is_empty());
+
+        let (_, out) = run_args(&["search", "--verdict", "review"], dir, None, t0());
+        let rows: Vec<&str> = out.lines().collect();
+        assert_eq!(rows.len(), 2, "{out}");
+        assert!(
+            rows[1].contains("ALTER ROLE app PASSWORD '[redacted]'"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn since_takes_times_and_ages() {
+        let now = t0();
+        assert_eq!(
+            parse_since("2024-05-01T00:00:00Z", now)
+                .unwrap()
+                .to_string(),
+            "2024-05-01T00:00:00Z"
+        );
+        assert_eq!(
+            parse_since("1h", now).unwrap().to_string(),
+            "2024-06-01T11:00:00Z"
+        );
+        assert_eq!(
+            parse_since("2d", now).unwrap().to_string(),
+            "2024-05-30T12:00:00Z"
+        );
+        assert_eq!(
+            parse_since("1w 30m", now).unwrap().to_string(),
+            "2024-05-25T11:30:00Z"
+        );
+        let err = parse_since("yesterday-ish", now).unwrap_err();
+        assert!(err.to_string().contains("RFC 3339"), "{err}");
+    }
+
+    #[test]
+    fn table_cells_escape_control_characters_and_cut_long_text() {
+        assert_eq!(clean("\u{1b}[31mred", 40), "\\u{1b}[31mred");
+        assert_eq!(clean("a\nb", 40), "a\\nb");
+        assert_eq!(clean("abcdefgh", 5), "abcd…");
+        assert_eq!(clean("abcde", 5), "abcde");
+    }
+
+    #[test]
+    fn every_subcommand_parses_and_shows_an_example() {
+        let cli = Cli::try_parse_from([
+            "audit",
+            "search",
+            "--user",
+            "u",
+            "--target",
+            "t",
+            "--verdict",
+            "deny",
+            "--since",
+            "1h",
+            "--json",
+        ])
+        .unwrap();
+        let AuditCommand::Search(s) = cli.audit.command else {
+            panic!("not search")
+        };
+        assert_eq!(s.verdict, Some(Verdict::Deny));
+        assert!(Cli::try_parse_from(["audit", "search", "--verdict", "maybe"]).is_err());
+        let cli = Cli::try_parse_from(["audit", "tail", "-n", "5", "--follow"]).unwrap();
+        let AuditCommand::Tail(t) = cli.audit.command else {
+            panic!("not tail")
+        };
+        assert_eq!((t.lines, t.follow, t.json), (5, true, false));
+        let mut cmd = Cli::command();
+        assert!(cmd.render_long_help().to_string().contains("Examples:"));
+        for sub in ["verify", "tail", "search"] {
+            let help = cmd
+                .find_subcommand_mut(sub)
+                .unwrap()
+                .render_long_help()
+                .to_string();
+            assert!(help.contains("gatekit audit"), "{sub}: {help}");
+        }
+    }
+}
