@@ -2,13 +2,16 @@
 //! truncated or rewritten tail is detected.
 
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use gatekit_core::audit::ChainHead;
 
 use super::AuditError;
 use super::files::HEAD_FILE;
+
+/// The most bytes of a head file read.
+const MAX_HEAD_BYTES: u64 = 4096;
 
 /// Where the writer checkpoints the chain's head after each fsync.
 pub trait HeadStore: Send + 'static {
@@ -47,11 +50,16 @@ impl FileHeadStore {
 
 impl HeadStore for FileHeadStore {
     fn load(&self) -> Result<Option<ChainHead>, AuditError> {
-        let bytes = match fs::read(&self.path) {
-            Ok(b) => b,
+        let file = match fs::File::open(&self.path) {
+            Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(AuditError::io("read", &self.path)(e)),
+            Err(e) => return Err(AuditError::io("open", &self.path)(e)),
         };
+        // A head is under 100 bytes; read a little more than that, never a whole large file.
+        let mut bytes = Vec::with_capacity(128);
+        file.take(MAX_HEAD_BYTES)
+            .read_to_end(&mut bytes)
+            .map_err(AuditError::io("read", &self.path))?;
         let head =
             ChainHead::parse(bytes.trim_ascii()).map_err(|source| AuditError::Checkpoint {
                 head: self.describe(),

@@ -20,6 +20,7 @@
 //! When `audit.jsonl` would grow past `max_file_bytes` it is renamed to
 //! `audit-<first seq, 20 digits>.jsonl` and the chain continues in a new `audit.jsonl`.
 
+mod checkpoint;
 mod error;
 mod files;
 mod head;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use gatekit_core::audit::{AuditEvent, ChainEncoder, ChainHead, ChainKey};
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
+use super::checkpoint::Checkpointer;
 use super::files::{TRAIL_FILE, rotated_name};
 use super::resume::Resumed;
 use super::{AuditError, AuditLogConfig, HeadStore, Stats, SyncMode};
@@ -21,6 +22,14 @@ use super::{AuditError, AuditLogConfig, HeadStore, Stats, SyncMode};
 const MAX_BATCH: usize = 256;
 /// The batch buffer is shrunk back to this after an unusually large batch.
 const BUF_KEEP: usize = 1 << 20;
+
+/// An error to hand every waiter of a batch, without wrapping a refusal twice.
+fn shared(e: AuditError) -> Arc<AuditError> {
+    match e {
+        AuditError::Unwritable(inner) => inner,
+        other => Arc::new(other),
+    }
+}
 
 /// What handles send the writer.
 // Appends are nearly every message; boxing their event would cost an allocation per record.
@@ -50,7 +59,7 @@ pub(super) struct Writer {
     max_file_bytes: u64,
     key: Option<ChainKey>,
     encoder: ChainEncoder,
-    store: Box<dyn HeadStore>,
+    checkpointer: Checkpointer,
     stats: Arc<Stats>,
     /// `None` after a failure: reopened (and a torn write cut) before the next write.
     file: Option<File>,
@@ -60,8 +69,6 @@ pub(super) struct Writer {
     len: u64,
     /// The current file's first seq.
     first_seq: u64,
-    /// The head last checkpointed.
-    checkpointed: ChainHead,
     /// Records written but not yet fsynced, since when.
     dirty_since: Option<Instant>,
     /// A fsync or checkpoint failed: new records are refused until one succeeds.
@@ -91,13 +98,13 @@ impl Writer {
             max_file_bytes: config.max_file_bytes,
             key: config.key.clone(),
             encoder: ChainEncoder::resume(resumed.head, config.key.clone()),
-            store,
+            checkpointer: Checkpointer::start(store, resumed.checkpoint)
+                .map_err(AuditError::io("start the checkpointer for", &config.dir))?,
             stats,
             file: Some(resumed.file),
             identity: (meta.dev(), meta.ino()),
             len: resumed.len,
             first_seq: resumed.first_seq,
-            checkpointed: resumed.checkpoint,
             dirty_since: None,
             needs_sync: resumed.checkpoint != resumed.head,
             lost: None,
@@ -182,7 +189,7 @@ impl Writer {
             }
         }
         if !events.is_empty() {
-            let result = self.append(&events).map_err(Arc::new);
+            let result = self.append(&events).map_err(shared);
             self.stats.batches.fetch_add(1, Ordering::Relaxed);
             if result.is_err() {
                 self.stats.failures.fetch_add(1, Ordering::Relaxed);
@@ -191,19 +198,16 @@ impl Writer {
                 let _ = done.send(result.clone().map_err(AuditError::Unwritable));
             }
             drop(permits);
-            // The records are durable; the checkpoint follows without holding their callers.
-            if self.sync == SyncMode::Always
-                && result.is_ok()
-                && let Err(e) = self.checkpoint()
-            {
-                tracing::error!(error = %e, "audit trail: checkpoint failed; refusing records until it works");
+            // The records are durable; their checkpoint is stored beside the next fsync.
+            if self.sync == SyncMode::Always && result.is_ok() {
+                self.checkpointer.request(self.encoder.head());
             }
         }
         if !flushes.is_empty() || close.is_some() {
             let result = self
                 .sync_now()
-                .map(|()| self.checkpointed)
-                .map_err(Arc::new);
+                .map(|()| self.encoder.head())
+                .map_err(shared);
             for done in flushes {
                 let _ = done.send(result.clone().map_err(AuditError::Unwritable));
             }
@@ -222,7 +226,8 @@ impl Writer {
             return Err(AuditError::Unwritable(lost.clone()));
         }
         self.reopen()?;
-        if self.needs_sync {
+        if self.needs_sync || self.checkpointer.failed() {
+            self.needs_sync = true;
             self.sync_now()?;
         }
         let before = self.encoder.head();
@@ -287,32 +292,29 @@ impl Writer {
         file.sync_data()
             .map_err(AuditError::io("fsync", &self.path))?;
         self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
-        let found = match fs::symlink_metadata(&self.path) {
+        let detail = match fs::metadata(&self.path) {
             Ok(m) if (m.dev(), m.ino()) == self.identity => return Ok(()),
             Ok(_) => "another file is at its path".to_string(),
             Err(e) => format!("its path: {e}"),
         };
-        let lost = AuditError::TrailChanged {
-            path: self.path.clone(),
-            detail: found,
-        };
-        let text = lost.to_string();
-        self.lost = Some(Arc::new(lost));
-        Err(AuditError::TrailChanged {
-            path: self.path.clone(),
-            detail: text,
-        })
+        Err(self.lose(detail))
     }
 
-    /// Checkpoints the encoder's head if it moved.
+    /// Marks the trail lost for good: every later record is refused with this error.
+    fn lose(&mut self, detail: String) -> AuditError {
+        let lost = Arc::new(AuditError::TrailChanged {
+            path: self.path.clone(),
+            detail,
+        });
+        self.lost = Some(lost.clone());
+        AuditError::Unwritable(lost)
+    }
+
+    /// Checkpoints the encoder's head and waits for it.
     fn checkpoint(&mut self) -> Result<(), AuditError> {
-        let head = self.encoder.head();
-        if head != self.checkpointed {
-            if let Err(e) = self.store.store(&head) {
-                self.needs_sync = true;
-                return Err(e);
-            }
-            self.checkpointed = head;
+        if let Err(e) = self.checkpointer.store(self.encoder.head()) {
+            self.needs_sync = true;
+            return Err(AuditError::Unwritable(e));
         }
         self.needs_sync = false;
         Ok(())
@@ -355,16 +357,8 @@ impl Writer {
         }
         let identity = (meta.dev(), meta.ino());
         if meta.len() < self.len || (self.len > 0 && identity != self.identity) {
-            let lost = AuditError::TrailChanged {
-                path: self.path.clone(),
-                detail: format!("{} bytes where {} were written", meta.len(), self.len),
-            };
-            let text = lost.to_string();
-            self.lost = Some(Arc::new(lost));
-            return Err(AuditError::TrailChanged {
-                path: self.path.clone(),
-                detail: text,
-            });
+            let detail = format!("{} bytes where {} were written", meta.len(), self.len);
+            return Err(self.lose(detail));
         }
         if meta.len() > self.len {
             file.set_len(self.len)
@@ -383,12 +377,9 @@ impl Writer {
         self.reopen()?;
         self.fsync()?;
         self.dirty_since = None;
-        if last != self.checkpointed {
-            if let Err(e) = self.store.store(&last) {
-                self.needs_sync = true;
-                return Err(e);
-            }
-            self.checkpointed = last;
+        if let Err(e) = self.checkpointer.store(last) {
+            self.needs_sync = true;
+            return Err(AuditError::Unwritable(e));
         }
         let target = self.dir.join(rotated_name(self.first_seq));
         if fs::symlink_metadata(&target).is_ok() {
