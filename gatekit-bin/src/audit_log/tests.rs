@@ -50,6 +50,18 @@ fn verified(dir: &Path, key: Option<ChainKey>) -> ChainHead {
     report.head
 }
 
+/// Waits (up to 5 s) until the head file says `seq`.
+async fn wait_for_checkpoint(dir: &Path, seq: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while head_file(dir).map(|h| h.seq) != Some(seq) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint at seq {seq}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 fn line_count(path: &Path) -> usize {
     fs::read(path)
         .unwrap()
@@ -69,11 +81,7 @@ async fn interval_mode_writes_at_once_and_fsyncs_soon_after() {
     // Written at once: readable before any fsync or checkpoint is asked for.
     assert_eq!(line_count(&dir.join(TRAIL_FILE)), 20);
     // Fsynced and checkpointed within the interval, without a flush.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while head_file(&dir).map(|h| h.seq) != Some(20) {
-        assert!(std::time::Instant::now() < deadline, "no checkpoint");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    wait_for_checkpoint(&dir, 20).await;
     let stats = log.stats();
     assert_eq!(stats.records, 20);
     assert!(stats.fsyncs >= 1 && stats.fsyncs < 20, "{stats:?}");
@@ -89,6 +97,8 @@ async fn always_mode_acknowledges_after_the_fsync() {
         // One append at a time: each was fsynced before it returned.
         assert_eq!(log.stats().fsyncs, i as u64 + 1);
     }
+    // Each fsync is checkpointed without a flush.
+    wait_for_checkpoint(tmp.path(), 5).await;
     let head = log.close().await.unwrap();
     assert_eq!(head.seq, 5);
     assert_eq!(verified(tmp.path(), None), head);
