@@ -4,5 +4,6 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod audit_log;
 pub mod cmd;
 pub mod config;
