@@ -5,8 +5,6 @@
 //! and a variant (and its name to [`AuditEvent::KINDS`]); readers that meet a kind they do not
 //! know still verify and list it.
 
-use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -107,49 +105,7 @@ impl AuditEvent {
     }
 }
 
-/// A policy verdict as recorded (the policy engine's decision, converted by the caller).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// The command was allowed.
-    Allow,
-    /// The command was denied.
-    Deny,
-    /// The command was held for human review.
-    Review,
-}
-
-impl Verdict {
-    /// The verdict's name as written in records (`allow`, `deny`, `review`).
-    pub const fn name(self) -> &'static str {
-        match self {
-            Verdict::Allow => "allow",
-            Verdict::Deny => "deny",
-            Verdict::Review => "review",
-        }
-    }
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Verdict {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "allow" => Ok(Verdict::Allow),
-            "deny" => Ok(Verdict::Deny),
-            "review" => Ok(Verdict::Review),
-            other => Err(format!(
-                "unknown verdict `{other}` (known: allow, deny, review)"
-            )),
-        }
-    }
-}
+pub use crate::policy::Verdict;
 
 /// A session was admitted to a target.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
