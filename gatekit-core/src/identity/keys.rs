@@ -285,7 +285,7 @@ impl KeyEntry {
         let kid = value
             .get("kid")
             .and_then(serde_json::Value::as_str)
-            .map(echo);
+            .map(str::to_owned);
         match serde_json::from_value::<Jwk>(value) {
             Ok(jwk) => KeyEntry::from_jwk(&jwk),
             Err(e) => KeyEntry {
@@ -340,7 +340,7 @@ impl KeyEntry {
                 .and_then(|key| check_size(kind, key)),
         };
         KeyEntry {
-            kid: common.key_id.as_deref().map(echo),
+            kid: common.key_id.clone(),
             usage,
             no_verify,
             declared,
@@ -429,7 +429,7 @@ fn significant_bits(be: &[u8]) -> usize {
 impl fmt::Debug for KeyEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Key")
-            .field("kid", &self.kid)
+            .field("kid", &self.kid.as_deref().map(echo))
             .field("type", &self.label)
             .field("use", &self.usage)
             .field(

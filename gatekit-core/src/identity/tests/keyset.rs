@@ -246,6 +246,24 @@ fn oversized_and_misshapen_tokens_are_refused_without_echoing_them() {
 }
 
 #[test]
+fn long_key_ids_match_in_full() {
+    let mut doc: serde_json::Value = serde_json::from_str(JWKS).expect("fixture is JSON");
+    let long = format!("{}-a", "k".repeat(100));
+    let near = format!("{}-b", "k".repeat(100));
+    assert_eq!(doc["keys"][3]["kid"], "ec-p256");
+    doc["keys"][3]["kid"] = long.clone().into();
+    let verifier = verifier(KeySet::from_jwks_json(doc.to_string().as_bytes()).expect("loads"));
+    let claims = base_claims(now());
+    let token = sign("ES256", "ec-p256", Some(&long), &Value::Null, &claims);
+    assert!(verifier.verify(&token, now()).is_ok());
+    let token = sign("ES256", "ec-p256", Some(&near), &Value::Null, &claims);
+    assert!(matches!(
+        verifier.verify(&token, now()),
+        Err(IdentityError::UnknownKid { .. })
+    ));
+}
+
+#[test]
 fn token_supplied_values_in_errors_are_cut_short() {
     let kid = "k".repeat(500);
     let token = sign(
