@@ -7,3 +7,4 @@
 pub mod audit_log;
 pub mod cmd;
 pub mod config;
+pub mod jwks;

@@ -35,7 +35,7 @@ fn example_parses_unchanged() {
     assert_eq!(c.rules.len(), 5);
     assert_eq!(c.masks.len(), 1);
     assert_eq!(c.detectors.len(), 2);
-    assert_eq!(c.audit.sync, AuditSync::Interval);
+    assert_eq!(c.audit.sync, crate::audit_log::SyncMode::Interval);
     assert_eq!(c.policy.default, Verdict::Allow);
     let shop = c.target("shop").unwrap();
     assert_eq!(shop.protocol, gatekit_core::Protocol::Postgres);

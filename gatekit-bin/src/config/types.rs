@@ -12,6 +12,8 @@ use gatekit_core::{Class, Protocol};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::audit_log::SyncMode;
+
 /// The whole configuration file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -73,17 +75,6 @@ fn default_groups_claim() -> String {
     "groups".into()
 }
 
-/// `[audit] sync`: when a record counts as written.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AuditSync {
-    /// Write at once, fsync at least every 50 ms.
-    #[default]
-    Interval,
-    /// Forward a command only once its record is fsync'd (group commit).
-    Always,
-}
-
 /// `[audit]`: the hash-chained trail and session recordings.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -92,7 +83,7 @@ pub struct AuditConfig {
     pub dir: PathBuf,
     /// Durability mode.
     #[serde(default)]
-    pub sync: AuditSync,
+    pub sync: SyncMode,
     /// Variable holding the HMAC key of the chain.
     pub key_env: Option<String>,
     /// Rows kept per statement in a session recording.
