@@ -5,8 +5,8 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    CopySource, CopyTarget, Expr, Ident, MergeAction, ObjectName, ObjectType, Query, SetExpr,
-    Statement, TableFactor, TableObject, Value, Visit, Visitor,
+    CommentObject, CopySource, CopyTarget, Expr, GrantObjects, Ident, MergeAction, ObjectName,
+    ObjectType, Query, SetExpr, Statement, TableFactor, TableObject, Value, Visit, Visitor,
 };
 
 use super::objects::qualify;
@@ -147,6 +147,9 @@ impl Walk<'_> {
                 } else {
                     Class::BulkWrite
                 });
+                if u.from.is_some() || !u.table.joins.is_empty() {
+                    c.insert(Class::Read);
+                }
                 if top {
                     self.facts.has_where = narrowed;
                 }
@@ -163,6 +166,9 @@ impl Walk<'_> {
                 } else {
                     Class::BulkWrite
                 });
+                if d.using.as_ref().is_some_and(|u| !u.is_empty()) {
+                    c.insert(Class::Read);
+                }
                 if top {
                     self.facts.has_where = narrowed;
                 }
@@ -175,7 +181,9 @@ impl Walk<'_> {
                 }
             }
             Statement::Merge(m) => {
+                // MERGE reads its source.
                 c.insert(Class::Write);
+                c.insert(Class::Read);
                 if m.clauses.iter().any(|cl| {
                     matches!(cl.action, MergeAction::Delete { .. }) && cl.predicate.is_none()
                 }) {
@@ -261,6 +269,48 @@ impl Walk<'_> {
                 }
             }
             Statement::CreateView(_) | Statement::CreateIndex(_) => c.insert(Class::Ddl),
+            Statement::CreateTrigger(t) => {
+                c.insert(Class::Ddl);
+                self.add_name(&t.table_name, false);
+            }
+            Statement::Comment {
+                object_type,
+                object_name,
+                ..
+            } => {
+                c.insert(Class::Ddl);
+                match object_type {
+                    CommentObject::Table
+                    | CommentObject::View
+                    | CommentObject::MaterializedView
+                    | CommentObject::ForeignTable => {
+                        self.add_name(object_name, false);
+                    }
+                    CommentObject::Column => {
+                        let mut p = parts(object_name);
+                        p.pop();
+                        if !p.is_empty() {
+                            self.add_table(qualify(&p, self.search_path, false));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Statement::Grant(g) => {
+                c.insert(Class::Dcl);
+                self.grant_objects(g.objects.as_ref());
+            }
+            Statement::Revoke(r) => {
+                c.insert(Class::Dcl);
+                self.grant_objects(r.objects.as_ref());
+            }
+            Statement::Vacuum(v) => {
+                c.insert(if v.full { Class::Admin } else { Class::Write });
+                if let Some(n) = &v.table_name {
+                    self.add_name(n, false);
+                }
+            }
+            Statement::Analyze(_) => c.insert(Class::Write),
             Statement::StartTransaction { .. }
             | Statement::Commit { .. }
             | Statement::Rollback { .. }
@@ -308,7 +358,9 @@ impl Visitor for Walk<'_> {
             // Inside CTE k: the earlier ones are visible, and itself when recursive.
             f.visible = k + usize::from(f.recursive);
         }
-        if self.suppress == 0 {
+        // `INSERT … VALUES` reads nothing; every other query does.
+        let values_only = matches!(q.body.as_ref(), SetExpr::Values(_)) && q.with.is_none();
+        if self.suppress == 0 && !values_only {
             self.facts.classes.insert(Class::Read);
         }
         if let SetExpr::Select(sel) = q.body.as_ref()
@@ -402,6 +454,16 @@ impl Visitor for Walk<'_> {
 }
 
 impl Walk<'_> {
+    fn grant_objects(&mut self, objects: Option<&GrantObjects>) {
+        if let Some(GrantObjects::Tables(v) | GrantObjects::Views(v) | GrantObjects::Sequences(v)) =
+            objects
+        {
+            for n in v {
+                self.add_name(n, false);
+            }
+        }
+    }
+
     fn add_function(&mut self, name: &ObjectName) {
         let n = parts(name).join(".");
         if !self.facts.functions.contains(&n) {

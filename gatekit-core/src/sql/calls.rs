@@ -175,7 +175,7 @@ impl Functions {
             if self.admin.contains(name.as_ref()) {
                 out.classes.insert(Class::Admin);
             }
-            let dynamic = DYNAMIC_SQL_FUNCTIONS.contains(&name.as_ref());
+            let dynamic = is_call && DYNAMIC_SQL_FUNCTIONS.contains(&name.as_ref());
             if dynamic {
                 out.classes.insert(Class::Procedural);
             }

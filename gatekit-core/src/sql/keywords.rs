@@ -67,6 +67,13 @@ pub(crate) fn classify(
         }
     }
     collect_tables(src, toks, search_path, &mut out.tables);
+    if toks.first().is_some_and(|t| {
+        ["vacuum", "analyze", "analyse", "cluster", "reindex"]
+            .iter()
+            .any(|w| t.is_kw(src, w))
+    }) {
+        maintenance_tables(src, toks, search_path, &mut out.tables);
+    }
     out.has_where = toks.iter().any(|t| t.is_kw(src, "where"));
     out
 }
@@ -212,14 +219,14 @@ fn step(src: &str, toks: &[Tok], extra_settings: &[String], out: &mut Lexical) -
             }
         }
         "vacuum" => {
-            let full = toks.iter().take(8).any(|t| t.is_kw(src, "full"));
+            let full = toks.iter().any(|t| t.is_kw(src, "full"));
             mk(
                 set(&[if full { Class::Admin } else { Class::Write }]),
                 "VACUUM",
-                false,
+                true,
             )
         }
-        "analyze" | "analyse" => mk(set(&[Class::Write]), "ANALYZE", false),
+        "analyze" | "analyse" => mk(set(&[Class::Write]), "ANALYZE", true),
         "cluster" => mk(set(&[Class::Admin]), "CLUSTER", true),
         "reindex" => mk(set(&[Class::Admin]), "REINDEX", true),
         "checkpoint" => mk(set(&[Class::Admin]), "CHECKPOINT", toks.len() == 1),
@@ -262,7 +269,6 @@ fn create_alter(src: &str, toks: &[Tok], lead: usize, word: &str) -> Step {
         "local",
         "trusted",
         "procedural",
-        "default",
         "constraint",
         "unique",
         "recursive",
@@ -489,4 +495,59 @@ fn is_reserved(w: &str) -> bool {
         "select", "lateral", "only", "values", "with", "table", "set", "where",
     ]
     .contains(&w)
+}
+
+/// The tables of `VACUUM [(options)] [FULL …] a, b (col)`, `ANALYZE …`, `CLUSTER t`,
+/// `REINDEX TABLE t`.
+fn maintenance_tables(src: &str, toks: &[Tok], search_path: &[String], out: &mut Vec<String>) {
+    const SKIP: &[&str] = &[
+        "full",
+        "freeze",
+        "verbose",
+        "analyze",
+        "analyse",
+        "table",
+        "concurrently",
+        "index",
+        "using",
+    ];
+    let mut i = 1;
+    if toks.get(i).is_some_and(|t| t.kind == Kind::LParen) {
+        let close = toks.iter().skip(i).position(|t| t.kind == Kind::RParen);
+        i += close.map_or(toks.len(), |c| c + 1);
+    }
+    if toks.first().is_some_and(|t| t.is_kw(src, "reindex"))
+        && !toks.get(i).is_some_and(|t| t.is_kw(src, "table"))
+    {
+        // REINDEX INDEX/SCHEMA/DATABASE/SYSTEM: not a table.
+        return;
+    }
+    while toks
+        .get(i)
+        .is_some_and(|t| SKIP.iter().any(|w| t.is_kw(src, w)))
+    {
+        i += 1;
+    }
+    while let Some(end) = name_end(toks, i) {
+        let parts: Vec<Cow<'_, str>> = (i..end)
+            .step_by(2)
+            .filter_map(|k| ident_value(src, toks, k))
+            .collect();
+        if !parts.is_empty() {
+            let q = qualify(&parts, search_path, false);
+            if !out.contains(&q) {
+                out.push(q);
+            }
+        }
+        i = end;
+        if toks.get(i).is_some_and(|t| t.kind == Kind::LParen) {
+            let close = toks.iter().skip(i).position(|t| t.kind == Kind::RParen);
+            i += close.map_or(toks.len(), |c| c + 1);
+        }
+        if toks.get(i).is_some_and(|t| t.kind == Kind::Comma) {
+            i += 1;
+        } else {
+            break;
+        }
+    }
 }

@@ -1,0 +1,2 @@
+== read |
+SELECT 1
