@@ -83,6 +83,21 @@ fn parts(name: &ObjectName) -> Vec<String> {
         .collect()
 }
 
+/// Whether a `WHERE` condition narrows the rows: it must refer to a column somewhere.
+/// `WHERE true`, `WHERE 1 = 1` or `WHERE EXISTS (SELECT 1)` hold for every row.
+fn narrows(selection: Option<&Expr>) -> bool {
+    let Some(e) = selection else {
+        return false;
+    };
+    let found = sqlparser::ast::visit_expressions(e, |x| match x {
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::CompoundFieldAccess { .. } => {
+            ControlFlow::Break(())
+        }
+        _ => ControlFlow::Continue(()),
+    });
+    found.is_break()
+}
+
 fn is_false(e: &Expr) -> bool {
     match e {
         Expr::Value(v) => match &v.value {
@@ -141,7 +156,7 @@ impl Walk<'_> {
                 }
             }
             Statement::Update(u) => {
-                let narrowed = u.selection.is_some() || (top && self.force_where);
+                let narrowed = narrows(u.selection.as_ref()) || (top && self.force_where);
                 c.insert(if narrowed {
                     Class::Write
                 } else {
@@ -151,7 +166,7 @@ impl Walk<'_> {
                     c.insert(Class::Read);
                 }
                 if top {
-                    self.facts.has_where = narrowed;
+                    self.facts.has_where = u.selection.is_some() || self.force_where;
                 }
                 if let TableFactor::Table { name, .. } = &u.table.relation
                     && self.catalog_target(name)
@@ -160,7 +175,7 @@ impl Walk<'_> {
                 }
             }
             Statement::Delete(d) => {
-                let narrowed = d.selection.is_some() || (top && self.force_where);
+                let narrowed = narrows(d.selection.as_ref()) || (top && self.force_where);
                 c.insert(if narrowed {
                     Class::Write
                 } else {
@@ -170,7 +185,7 @@ impl Walk<'_> {
                     c.insert(Class::Read);
                 }
                 if top {
-                    self.facts.has_where = narrowed;
+                    self.facts.has_where = d.selection.is_some() || self.force_where;
                 }
                 let from = match &d.from {
                     sqlparser::ast::FromTable::WithFromKeyword(v)

@@ -66,13 +66,14 @@ pub(crate) fn classify(
             _ => break,
         }
     }
-    collect_tables(src, toks, search_path, &mut out.tables);
     if toks.first().is_some_and(|t| {
         ["vacuum", "analyze", "analyse", "cluster", "reindex"]
             .iter()
             .any(|w| t.is_kw(src, w))
     }) {
         maintenance_tables(src, toks, search_path, &mut out.tables);
+    } else if out.tag != "IMPORT FOREIGN SCHEMA" {
+        collect_tables(src, toks, search_path, &mut out.tables);
     }
     out.has_where = toks.iter().any(|t| t.is_kw(src, "where"));
     out
@@ -300,10 +301,10 @@ fn create_alter(src: &str, toks: &[Tok], lead: usize, word: &str) -> Step {
             c = set(&[Class::Dcl]);
             confident = true;
         }
-        "extension" | "language" | "subscription" | "tablespace" => {
+        "extension" | "language" | "subscription" | "tablespace" | "event" => {
             c.insert(Class::Admin);
+            confident = create;
         }
-        "event" => c.insert(Class::Admin),
         "function" | "procedure" => {
             if create {
                 c.insert(Class::Procedural);
@@ -492,7 +493,8 @@ fn collect_tables(src: &str, toks: &[Tok], search_path: &[String], out: &mut Vec
 
 fn is_reserved(w: &str) -> bool {
     [
-        "select", "lateral", "only", "values", "with", "table", "set", "where",
+        "select", "lateral", "only", "values", "with", "table", "set", "where", "stdin", "stdout",
+        "program",
     ]
     .contains(&w)
 }

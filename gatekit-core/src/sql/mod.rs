@@ -264,9 +264,12 @@ impl SqlClassifier {
             parsed: false,
         };
         let mut over_budget = false;
-        if let Some(mut tokens) = tokens {
+        // sqlparser reads `U&"…"` as `U & "…"`: such statements are read from tokens.
+        let unicode_names = toks.iter().any(|t| t.kind == lexer::Kind::UnicodeIdent);
+        if let Some(mut tokens) = tokens.filter(|_| !unicode_names) {
             if parse::within_budget(src, toks, self.options.max_depth) {
                 let force_where = parse::strip_current_of(src, toks, &mut tokens);
+                parse::normalize(&mut tokens);
                 let limit = (self.options.max_depth * 2).max(50);
                 if let Some(stmt) = parse::parse_one(tokens, limit) {
                     let facts = ast::analyze(&stmt, search_path, force_where);

@@ -264,3 +264,59 @@ pub(crate) fn strip_current_of(src: &str, toks: &[Tok], tokens: &mut Vec<TokenWi
     tokens.truncate(cut);
     true
 }
+
+fn is_string_token(t: &Token) -> bool {
+    matches!(
+        t,
+        Token::SingleQuotedString(_)
+            | Token::EscapedStringLiteral(_)
+            | Token::NationalStringLiteral(_)
+            | Token::UnicodeStringLiteral(_)
+            | Token::HexStringLiteral(_)
+            | Token::SingleQuotedByteStringLiteral(_)
+    )
+}
+
+/// Narrow rewrites of legitimate PostgreSQL that sqlparser does not parse, on its tokens
+/// (their values do not matter for classification; the reference lexer's tokens, which the
+/// function checks read, are left alone):
+/// - `'a'` newline `'b'`: the continuation segments are dropped;
+/// - `U&'…' UESCAPE '!'`: the `UESCAPE` clause is dropped.
+pub(crate) fn normalize(tokens: &mut Vec<TokenWithSpan>) {
+    let mut keep = vec![true; tokens.len()];
+    let mut last_code: Option<usize> = None;
+    let mut newline_since = false;
+    let mut i = 0;
+    while i < tokens.len() {
+        match &tokens[i].token {
+            Token::Whitespace(w) => {
+                newline_since |= matches!(w, Whitespace::Newline);
+            }
+            t => {
+                let prev = last_code.map(|p| &tokens[p].token);
+                if is_string_token(t) && newline_since && prev.is_some_and(is_string_token) {
+                    keep[i] = false;
+                } else if matches!(t, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("uescape"))
+                    && matches!(prev, Some(Token::UnicodeStringLiteral(_)))
+                {
+                    keep[i] = false;
+                    if let Some(j) = (i + 1..tokens.len())
+                        .find(|&j| !matches!(tokens[j].token, Token::Whitespace(_)))
+                    {
+                        keep[j] = false;
+                        i = j;
+                    }
+                } else {
+                    last_code = Some(i);
+                }
+                newline_since = false;
+            }
+        }
+        i += 1;
+    }
+    if keep.iter().all(|k| *k) {
+        return;
+    }
+    let mut k = keep.into_iter();
+    tokens.retain(|_| k.next().unwrap_or(true));
+}
