@@ -2,6 +2,8 @@
 //! statements (prepared statements above all), and a hit costs one hash lookup.
 
 use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::Arc;
 
 use super::{SqlAnalysis, SqlClassifier, SqlContext};
@@ -22,7 +24,9 @@ pub struct CacheStats {
 /// context's search path empties it, since unqualified names then mean other tables.
 #[derive(Debug)]
 pub struct ClassifierCache {
-    map: HashMap<Box<[u8]>, Arc<SqlAnalysis>>,
+    /// By [`sample_hash`]; entries whose samples collide share a bucket.
+    map: HashMap<u64, Vec<(Box<[u8]>, Arc<SqlAnalysis>)>, BuildHasherDefault<PassThrough>>,
+    entries: usize,
     search_path: Vec<String>,
     max_entries: usize,
     max_statement_bytes: usize,
@@ -40,7 +44,11 @@ impl ClassifierCache {
     /// A cache of at most `max_entries` analyses of statements up to `max_statement_bytes`.
     pub fn new(max_entries: usize, max_statement_bytes: usize) -> Self {
         ClassifierCache {
-            map: HashMap::with_capacity(max_entries.min(1024)),
+            map: HashMap::with_capacity_and_hasher(
+                max_entries.min(1024),
+                BuildHasherDefault::default(),
+            ),
+            entries: 0,
             search_path: Vec::new(),
             max_entries,
             max_statement_bytes,
@@ -57,41 +65,93 @@ impl ClassifierCache {
         ctx: &SqlContext<'_>,
     ) -> Arc<SqlAnalysis> {
         if self.search_path.as_slice() != ctx.search_path {
-            self.map.clear();
+            self.clear();
             self.search_path = ctx.search_path.to_vec();
         }
-        if let Some(hit) = self.map.get(sql) {
+        let key = sample_hash(sql);
+        if let Some(hit) = self
+            .map
+            .get(&key)
+            .and_then(|b| b.iter().find(|(k, _)| k.as_ref() == sql))
+        {
             self.stats.hits += 1;
-            return Arc::clone(hit);
+            return Arc::clone(&hit.1);
         }
         self.stats.misses += 1;
         let analysis = Arc::new(classifier.classify(sql, ctx));
         if sql.len() <= self.max_statement_bytes && self.max_entries > 0 {
-            if self.map.len() >= self.max_entries {
-                self.map.clear();
+            if self.entries >= self.max_entries {
+                self.clear();
             }
-            self.map.insert(Box::from(sql), Arc::clone(&analysis));
+            self.map
+                .entry(key)
+                .or_default()
+                .push((Box::from(sql), Arc::clone(&analysis)));
+            self.entries += 1;
         }
         analysis
     }
 
     /// Number of cached analyses.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.entries
     }
 
     /// Whether nothing is cached.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.entries == 0
     }
 
     /// Drops every cached analysis.
     pub fn clear(&mut self) {
         self.map.clear();
+        self.entries = 0;
     }
 
     /// Hit and miss counts so far.
     pub fn stats(&self) -> CacheStats {
         self.stats
+    }
+}
+
+/// Bytes sampled from each end of a statement for its hash.
+const SAMPLE: usize = 48;
+
+/// A hash of the statement's length, its first and last bytes and a stride through the
+/// middle: statements that share all of them are told apart by comparing them whole, so a
+/// hit costs a short hash and one comparison however long the statement is.
+fn sample_hash(sql: &[u8]) -> u64 {
+    let mut h = DefaultHasher::new();
+    sql.len().hash(&mut h);
+    if sql.len() <= 3 * SAMPLE {
+        h.write(sql);
+    } else {
+        h.write(&sql[..SAMPLE]);
+        h.write(&sql[sql.len() - SAMPLE..]);
+        let step = sql.len() / SAMPLE;
+        for b in sql.iter().step_by(step).take(SAMPLE) {
+            h.write_u8(*b);
+        }
+    }
+    h.finish()
+}
+
+/// The map's keys are already hashes.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
     }
 }

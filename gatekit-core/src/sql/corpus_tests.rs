@@ -192,3 +192,37 @@ fn corpus_is_large_and_covers_every_class() {
         assert!(seen.contains(class), "no corpus case expects `{class}`");
     }
 }
+
+#[test]
+fn fast_path_agrees_with_the_parser_on_every_statement_it_reads() {
+    let fast = SqlClassifier::new(SqlOptions::default());
+    let full = SqlClassifier::new(SqlOptions::default()).without_fast_path();
+    let ctx = SqlContext::default();
+    let mut read_fast = 0;
+    for case in all_cases() {
+        let src = case.sql.as_str();
+        let lexed = super::lexer::lex(src);
+        for toks in lexed.toks.split(|t| t.kind == super::lexer::Kind::Semi) {
+            if super::fastpath::read(src, toks, &[]).is_some() {
+                read_fast += 1;
+            }
+        }
+        let a = fast.classify(src.as_bytes(), &ctx);
+        let b = full.classify(src.as_bytes(), &ctx);
+        for (x, y) in a.statements.iter().zip(&b.statements) {
+            assert_eq!(
+                (x.classes, &x.tables, x.has_where, x.parsed, x.tag),
+                (y.classes, &y.tables, y.has_where, y.parsed, y.tag),
+                "{}:{}: {}",
+                case.file,
+                case.line,
+                case.sql
+            );
+        }
+        assert_eq!(a.statements.len(), b.statements.len());
+    }
+    assert!(
+        read_fast >= 40,
+        "the fast path read only {read_fast} corpus statements"
+    );
+}

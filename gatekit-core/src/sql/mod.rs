@@ -29,6 +29,7 @@
 mod ast;
 mod cache;
 mod calls;
+mod fastpath;
 mod keywords;
 mod lexer;
 mod objects;
@@ -141,6 +142,22 @@ impl SqlAnalysis {
     }
 }
 
+/// Statements whose key words say everything and that name no tables: not parsed.
+const TOKEN_ONLY_TAGS: &[&str] = &[
+    "TRANSACTION",
+    "SET",
+    "SHOW",
+    "RESET",
+    "DISCARD",
+    "DEALLOCATE",
+    "LISTEN",
+    "CLOSE",
+    "CHECKPOINT",
+    "DO",
+    "ALTER SYSTEM",
+    "PREPARE TRANSACTION",
+];
+
 /// How deep SQL inside string literals (`query_to_xml('…')`, `dblink(…, '…')`) is followed.
 const MAX_NESTING: usize = 2;
 
@@ -149,13 +166,26 @@ const MAX_NESTING: usize = 2;
 pub struct SqlClassifier {
     options: SqlOptions,
     functions: calls::Functions,
+    /// Whether simple statements skip the parser (always, except to test that path).
+    fast_path: bool,
 }
 
 impl SqlClassifier {
     /// Compiles the function lists and settings of `options`.
     pub fn new(options: SqlOptions) -> Self {
         let functions = calls::Functions::new(&options.extra_admin_functions);
-        SqlClassifier { options, functions }
+        SqlClassifier {
+            options,
+            functions,
+            fast_path: true,
+        }
+    }
+
+    /// The same classifier with every statement going through the parser.
+    #[cfg(test)]
+    fn without_fast_path(mut self) -> Self {
+        self.fast_path = false;
+        self
     }
 
     /// The options this classifier was built with.
@@ -203,7 +233,7 @@ impl SqlClassifier {
         for toks in ranges {
             let tokens = theirs.as_mut().and_then(Iterator::next);
             let (info, sp_change, over_budget) =
-                self.statement(src, toks, tokens, &search_path, nesting);
+                self.statement(src, toks, tokens, parsable, &search_path, nesting);
             analysis.budget_exceeded |= over_budget;
             if let Some(change) = sp_change {
                 search_path = if change.schemas.is_empty() {
@@ -249,6 +279,7 @@ impl SqlClassifier {
         src: &str,
         toks: &[lexer::Tok],
         tokens: Option<Vec<sqlparser::tokenizer::TokenWithSpan>>,
+        parsable: bool,
         search_path: &[String],
         nesting: usize,
     ) -> (StatementInfo, Option<SearchPathChange>, bool) {
@@ -264,6 +295,28 @@ impl SqlClassifier {
             parsed: false,
         };
         let mut over_budget = false;
+        // The common simple statements, and those whose small grammar the key words already
+        // read completely, need no parser.
+        let simple = if parsable && self.fast_path {
+            fastpath::read(src, toks, search_path)
+        } else {
+            None
+        };
+        let token_only =
+            self.fast_path && parsable && lex.confident && TOKEN_ONLY_TAGS.contains(&lex.tag);
+        let tokens = if simple.is_some() || token_only {
+            None
+        } else {
+            tokens
+        };
+        if let Some(s) = simple {
+            info.tag = s.tag;
+            info.classes = s.classes;
+            info.tables.push(s.table);
+            info.has_where = s.has_where;
+            info.functions = s.functions;
+            info.parsed = true;
+        }
         // sqlparser reads `U&"…"` as `U & "…"`: such statements are read from tokens.
         let unicode_names = toks.iter().any(|t| t.kind == lexer::Kind::UnicodeIdent);
         if let Some(mut tokens) = tokens.filter(|_| !unicode_names) {

@@ -371,3 +371,80 @@ proptest! {
         prop_assert!(sql.is_empty() || !a.classes().is_empty());
     }
 }
+
+fn simple_statement() -> impl Strategy<Value = String> {
+    let name = prop::sample::select(vec![
+        "t",
+        "app.t",
+        "\"T\"",
+        "pg_settings",
+        "u1_0",
+        "a.b.c",
+        "where",
+        "\"select\"",
+        "only",
+    ]);
+    let value = prop::sample::select(vec![
+        "$1",
+        "1",
+        "'x'",
+        "true",
+        "null",
+        "current_timestamp",
+        "-1",
+        "E'x'",
+        "now()",
+        "id",
+    ]);
+    let op = prop::sample::select(vec!["=", "<>", "<", ">=", "IS", "IS NOT", "+", "LIKE"]);
+    let cond = (name.clone(), op, value.clone()).prop_map(|(n, o, v)| {
+        if o.starts_with("IS") {
+            format!("{n} {o} NULL")
+        } else {
+            format!("{n} {o} {v}")
+        }
+    });
+    let conds = prop::collection::vec(cond, 0..3).prop_map(|c| {
+        if c.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", c.join(" AND "))
+        }
+    });
+    let shape = prop::sample::select(vec!["select", "update", "delete", "insert"]);
+    (shape, name.clone(), name, value, conds, any::<bool>()).prop_map(
+        |(shape, table, col, v, w, extra)| match shape {
+            "select" => format!(
+                "SELECT {col}, x AS y FROM {table}{w}{}",
+                if extra {
+                    " ORDER BY x DESC LIMIT $2 FOR UPDATE"
+                } else {
+                    ""
+                }
+            ),
+            "update" => format!(
+                "UPDATE {table} SET {col} = {col} + {v}{w}{}",
+                if extra { " RETURNING *" } else { "" }
+            ),
+            "delete" => format!("DELETE FROM {table}{w}"),
+            _ => format!(
+                "INSERT INTO {table} ({col}, x) VALUES ({v}, $1){}",
+                if extra { " RETURNING id" } else { "" }
+            ),
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn fast_path_agrees_with_the_parser(sql in simple_statement()) {
+        let fast = classifier();
+        let full = classifier().without_fast_path();
+        let ctx = SqlContext::default();
+        let a = fast.classify(sql.as_bytes(), &ctx);
+        let b = full.classify(sql.as_bytes(), &ctx);
+        prop_assert_eq!(a, b, "{}", sql);
+    }
+}
