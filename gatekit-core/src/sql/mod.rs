@@ -213,18 +213,19 @@ impl SqlClassifier {
             ..SqlAnalysis::default()
         };
         let parsable = clean && within_size && lexed.error.is_none();
-        let parser_statements = if parsable {
-            parse::statements(src, &lexed)
-        } else {
-            None
-        };
-
         // Statements by the reference lexer; sqlparser's must line up one to one.
         let ranges: Vec<&[lexer::Tok]> = lexed
             .toks
             .split(|t| t.kind == lexer::Kind::Semi)
             .filter(|s| !s.is_empty())
             .collect();
+        // sqlparser's tokenizer only runs when some statement needs the parser.
+        let needs_parser = parsable && ranges.iter().any(|toks| !self.without_parser(src, toks));
+        let parser_statements = if needs_parser {
+            parse::statements(src, &lexed)
+        } else {
+            None
+        };
         let mut theirs = parser_statements
             .filter(|p| p.len() == ranges.len())
             .map(Vec::into_iter);
@@ -270,6 +271,19 @@ impl SqlClassifier {
         }
         analysis.parsed = analysis.statements.iter().all(|s| s.parsed);
         analysis
+    }
+
+    /// Whether a statement is read without the parser: by the fast path, or from key words
+    /// that say everything.
+    fn without_parser(&self, src: &str, toks: &[lexer::Tok]) -> bool {
+        if !self.fast_path {
+            return false;
+        }
+        if fastpath::read(src, toks, &[]).is_some() {
+            return true;
+        }
+        let lex = keywords::classify(src, toks, &[], &self.options.extra_protected_settings);
+        lex.confident && TOKEN_ONLY_TAGS.contains(&lex.tag)
     }
 
     /// Classifies one statement; returns it, any search-path change, and whether a budget
