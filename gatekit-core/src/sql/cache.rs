@@ -8,6 +8,9 @@ use std::sync::Arc;
 
 use super::{SqlAnalysis, SqlClassifier, SqlContext};
 
+/// Cached statements whose sampled hashes are equal.
+type Bucket = Vec<(Box<[u8]>, Arc<SqlAnalysis>)>;
+
 /// Hit and miss counters of a [`ClassifierCache`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CacheStats {
@@ -25,7 +28,7 @@ pub struct CacheStats {
 #[derive(Debug)]
 pub struct ClassifierCache {
     /// By [`sample_hash`]; entries whose samples collide share a bucket.
-    map: HashMap<u64, Vec<(Box<[u8]>, Arc<SqlAnalysis>)>, BuildHasherDefault<PassThrough>>,
+    map: HashMap<u64, Bucket, BuildHasherDefault<PassThrough>>,
     entries: usize,
     search_path: Vec<String>,
     max_entries: usize,

@@ -305,11 +305,9 @@ fn create_alter(src: &str, toks: &[Tok], lead: usize, word: &str) -> Step {
             c.insert(Class::Admin);
             confident = create;
         }
-        "function" | "procedure" => {
-            if create {
-                c.insert(Class::Procedural);
-                confident = true;
-            }
+        "function" | "procedure" if create => {
+            c.insert(Class::Procedural);
+            confident = true;
         }
         "database" if !create => {}
         _ => {}
