@@ -48,17 +48,30 @@ impl Engine {
     /// yield `unparsed`, which rules treat as opaque.
     pub fn classify(&self, protocol: Protocol, command: &[u8]) -> Classification {
         match protocol {
-            Protocol::Postgres => self.sql.classify(command, &SqlContext::default()).classification(),
+            Protocol::Postgres => self
+                .sql
+                .classify(command, &SqlContext::default())
+                .classification(),
             Protocol::Ssh | Protocol::Kubernetes => Classification::of([Class::Unparsed]),
         }
     }
 
     /// Admits the identity to the target, then classifies and decides the command.
-    pub fn evaluate(&self, identity: &Identity, protocol: Protocol, target: &str, command: &str, now: Timestamp) -> Evaluation {
+    pub fn evaluate(
+        &self,
+        identity: &Identity,
+        protocol: Protocol,
+        target: &str,
+        command: &str,
+        now: Timestamp,
+    ) -> Evaluation {
         let classification = self.classify(protocol, command.as_bytes());
         let admission = self.policy.admit(identity, target);
         if admission.verdict == Verdict::Deny {
-            return Evaluation { classification, decision: admission };
+            return Evaluation {
+                classification,
+                decision: admission,
+            };
         }
         let decision = self.policy.decide(&Request {
             identity,
@@ -68,16 +81,26 @@ impl Engine {
             text: command,
             now,
         });
-        Evaluation { classification, decision }
+        Evaluation {
+            classification,
+            decision,
+        }
     }
 
     /// The target a command on `protocol` goes to: `name` when given (it must speak
     /// `protocol`), else the only target of that protocol.
-    pub fn resolve_target<'a>(&'a self, protocol: Protocol, name: Option<&'a str>) -> Result<&'a str, String> {
+    pub fn resolve_target<'a>(
+        &'a self,
+        protocol: Protocol,
+        name: Option<&'a str>,
+    ) -> Result<&'a str, String> {
         if let Some(name) = name {
             return match self.policy.target(name) {
                 Some(t) if t.protocol() == protocol => Ok(name),
-                Some(t) => Err(format!("target `{name}` speaks {}, not {protocol}", t.protocol())),
+                Some(t) => Err(format!(
+                    "target `{name}` speaks {}, not {protocol}",
+                    t.protocol()
+                )),
                 None => Err(format!("unknown target `{name}`")),
             };
         }
@@ -85,7 +108,11 @@ impl Engine {
         match (of_protocol.next(), of_protocol.next()) {
             (Some(t), None) => Ok(t.name()),
             (None, _) => Err(format!("no target speaks {protocol}")),
-            (Some(a), Some(b)) => Err(format!("several targets speak {protocol} (`{}`, `{}`, …): name one with --target", a.name(), b.name())),
+            (Some(a), Some(b)) => Err(format!(
+                "several targets speak {protocol} (`{}`, `{}`, …): name one with --target",
+                a.name(),
+                b.name()
+            )),
         }
     }
 }

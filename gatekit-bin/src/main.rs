@@ -70,5 +70,9 @@ fn run_audit(a: &AuditCli) -> anyhow::Result<ExitCode> {
     };
     let config = gatekit_bin::config::Config::load(path)?;
     let key = config.audit_key()?;
-    cmd::audit::run(&a.args, &config.audit_dir(), key.as_ref().map(|k| k.expose()))
+    cmd::audit::run(
+        &a.args,
+        &config.audit_dir(),
+        key.as_ref().map(|k| k.expose()),
+    )
 }

@@ -46,7 +46,8 @@ pub struct CheckArgs {
 
 /// Parses a protocol name for clap.
 pub fn parse_protocol(s: &str) -> Result<Protocol, String> {
-    s.parse().map_err(|e: gatekit_core::class::UnknownProtocol| e.to_string())
+    s.parse()
+        .map_err(|e: gatekit_core::class::UnknownProtocol| e.to_string())
 }
 
 /// The exit status for a verdict.
@@ -64,11 +65,15 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let engine = Engine::from_config(&config)?;
     let now = jiff::Timestamp::now();
     let identity = match (&args.token, &args.user) {
-        (Some(token), _) => crate::identity::verify_token_once(&config, token, now).context("--token")?,
+        (Some(token), _) => {
+            crate::identity::verify_token_once(&config, token, now).context("--token")?
+        }
         (None, Some(user)) => Identity::new(user.clone(), args.group.clone()),
         (None, None) => anyhow::bail!("give --token or --user"),
     };
-    let target = engine.resolve_target(args.protocol, args.target.as_deref()).map_err(anyhow::Error::msg)?;
+    let target = engine
+        .resolve_target(args.protocol, args.target.as_deref())
+        .map_err(anyhow::Error::msg)?;
     let eval = engine.evaluate(&identity, args.protocol, target, &args.command, now);
     let d = &eval.decision;
     if args.json {
@@ -88,14 +93,25 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         println!("{out}");
     } else {
         println!("verdict:  {}", d.verdict);
-        println!("rule:     {}", d.rule.as_deref().unwrap_or("(none: default)"));
+        println!(
+            "rule:     {}",
+            d.rule.as_deref().unwrap_or("(none: default)")
+        );
         println!("reason:   {}", d.reason);
-        println!("classes:  {}", eval.classification.classes.names().join(", "));
+        println!(
+            "classes:  {}",
+            eval.classification.classes.names().join(", ")
+        );
         if !eval.classification.objects.is_empty() {
             println!("objects:  {}", eval.classification.objects.join(", "));
         }
         if d.verdict == Verdict::Review {
-            println!("approvers: {} ({}, {} needed)", d.approvers.join(", "), d.approval, d.min_approvals);
+            println!(
+                "approvers: {} ({}, {} needed)",
+                d.approvers.join(", "),
+                d.approval,
+                d.min_approvals
+            );
         }
         println!("target:   {target} ({})", args.protocol);
     }

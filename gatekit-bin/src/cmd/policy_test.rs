@@ -93,8 +93,10 @@ pub fn run(args: &PolicyArgs) -> anyhow::Result<ExitCode> {
 fn test(config_path: &Path, cases_path: &Path) -> anyhow::Result<ExitCode> {
     let config = Config::load(config_path)?;
     let engine = Engine::from_config(&config)?;
-    let text = std::fs::read_to_string(cases_path).with_context(|| format!("cannot read {}", cases_path.display()))?;
-    let file: CasesFile = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", cases_path.display(), e.to_string().trim_end()))?;
+    let text = std::fs::read_to_string(cases_path)
+        .with_context(|| format!("cannot read {}", cases_path.display()))?;
+    let file: CasesFile = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", cases_path.display(), e.to_string().trim_end()))?;
     let now = jiff::Timestamp::now();
     let (mut passed, mut failed) = (0usize, 0usize);
     for case in &file.cases {
@@ -115,14 +117,24 @@ fn test(config_path: &Path, cases_path: &Path) -> anyhow::Result<ExitCode> {
     }
     println!();
     println!("policy: {passed} passed, {failed} failed");
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Decides one case; `Err` says what was expected and what was decided.
 fn check_case(engine: &Engine, case: &Case, now: jiff::Timestamp) -> Result<(), String> {
     let target = engine.resolve_target(case.protocol, case.target.as_deref())?;
     let identity = Identity::new(case.user.clone(), case.groups.clone());
-    let eval = engine.evaluate(&identity, case.protocol, target, &case.command, case.at.unwrap_or(now));
+    let eval = engine.evaluate(
+        &identity,
+        case.protocol,
+        target,
+        &case.command,
+        case.at.unwrap_or(now),
+    );
     let d = &eval.decision;
     let decided_rule = d.rule.as_deref().unwrap_or("none");
     let verdict_ok = d.verdict == case.expect;

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use sha2::Digest;
 use gatekit_core::Protocol;
 use gatekit_core::audit::{AuditEvent, ChainKey, ConfigReloadEvent};
+use sha2::Digest;
 
 use crate::audit_log::{AuditLog, AuditLogConfig};
 use crate::config::Config;
@@ -49,8 +49,12 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let verifier = crate::identity::verifier(&config)?;
-    let config_digest = hex::encode(sha2::Sha256::digest(std::fs::read(&args.config).context("re-reading the config")?));
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let config_digest = hex::encode(sha2::Sha256::digest(
+        std::fs::read(&args.config).context("re-reading the config")?,
+    ));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let keys = crate::identity::key_source(&config).await?;
         tracing::info!(origin = %keys.origin(), keys = keys.keys().usable_keys(), "identity keys loaded");
@@ -90,7 +94,9 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        let mut term = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops the gateway");
