@@ -366,6 +366,12 @@ impl SqlClassifier {
             info.parsed = lex.confident;
         }
         let calls = self.functions.scan(src, toks, extra);
+        for parts in &calls.table_args {
+            let t = objects::qualify(parts, search_path, false);
+            if !info.tables.contains(&t) {
+                info.tables.push(t);
+            }
+        }
         info.classes |= calls.classes;
         for p in calls.paths {
             if !info.paths.contains(&p) {
