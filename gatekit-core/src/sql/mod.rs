@@ -298,7 +298,17 @@ impl SqlClassifier {
         nesting: usize,
     ) -> (StatementInfo, Option<SearchPathChange>, bool) {
         let extra = &self.options.extra_protected_settings;
-        let lex = keywords::classify(src, toks, search_path, extra);
+        // The common simple statements, and those whose small grammar the key words already
+        // read completely, need no parser.
+        let simple = if parsable && self.fast_path {
+            fastpath::read(src, toks, search_path)
+        } else {
+            None
+        };
+        let lex = match simple {
+            Some(_) => keywords::Lexical::default(),
+            None => keywords::classify(src, toks, search_path, extra),
+        };
         let mut info = StatementInfo {
             tag: lex.tag,
             classes: ClassSet::EMPTY,
@@ -309,13 +319,6 @@ impl SqlClassifier {
             parsed: false,
         };
         let mut over_budget = false;
-        // The common simple statements, and those whose small grammar the key words already
-        // read completely, need no parser.
-        let simple = if parsable && self.fast_path {
-            fastpath::read(src, toks, search_path)
-        } else {
-            None
-        };
         let token_only =
             self.fast_path && parsable && lex.confident && TOKEN_ONLY_TAGS.contains(&lex.tag);
         let tokens = if simple.is_some() || token_only {
