@@ -68,6 +68,7 @@ SELECT "DROP" FROM (SELECT 1 AS "DROP") x
 SELECT 1 AS "DELETE FROM t"
 
 ## ---- literals that end where the server says, not where they look like ending
+## (PostgreSQL 15, one simple query each: the first three and the COPY case drop `t`.)
 == read, ddl, destructive | public.t
 SELECT 'a\'; DROP TABLE t; --'
 == read, ddl, destructive | public.t
