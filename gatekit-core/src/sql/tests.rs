@@ -448,3 +448,14 @@ proptest! {
         prop_assert_eq!(a, b, "{}", sql);
     }
 }
+
+#[test]
+fn many_ctes_stay_linear() {
+    let mut sql = String::from("WITH c0 AS (SELECT * FROM t)");
+    for i in 1..3000 {
+        sql.push_str(&format!(", c{i} AS (SELECT * FROM c{})", i - 1));
+    }
+    sql.push_str(" SELECT * FROM c2999, secrets");
+    let a = classifier().classify(sql.as_bytes(), &SqlContext::default());
+    assert_eq!(a.classification().objects, ["public.t", "public.secrets"]);
+}

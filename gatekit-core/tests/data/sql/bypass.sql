@@ -68,6 +68,7 @@ SELECT "DROP" FROM (SELECT 1 AS "DROP") x
 SELECT 1 AS "DELETE FROM t"
 
 ## ---- literals that end where the server says, not where they look like ending
+## (PostgreSQL 15, one simple query each: the first three and the COPY case drop `t`.)
 == read, ddl, destructive | public.t
 SELECT 'a\'; DROP TABLE t; --'
 == read, ddl, destructive | public.t
@@ -242,3 +243,39 @@ COMMENT ON TABLE t IS 'pg_read_file'
 SELECT * FROM t WHERE status = 'truncated' LIMIT 1
 == read |
 SELECT 'a' || 'b' || 'c'
+
+## ---- rights and settings that outlive the statement
+== ddl, procedural, admin |
+CREATE FUNCTION f() RETURNS int LANGUAGE c AS '/tmp/x.so', 'f'
+== ddl, procedural, admin |
+CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE plpython3u AS $$ import os $$
+== ddl, procedural, admin |
+CREATE FUNCTION f(text) RETURNS text LANGUAGE internal AS 'pg_read_file_v2'
+== dcl, admin |
+ALTER ROLE bob SET standard_conforming_strings = off
+== dcl, admin |
+ALTER USER bob SET log_statement = 'none'
+== ddl, admin, unparsed |
+ALTER DATABASE shop SET log_statement = 'none'
+== dcl |
+ALTER ROLE bob SET search_path = app
+
+## ---- data read through names in strings
+== read | app.secrets
+SELECT table_to_xml('app.secrets', true, true, '')
+== read | public.secrets
+SELECT table_to_xmlschema('secrets', true, true, '')
+== read, procedural |
+SELECT schema_to_xml('app', true, true, '')
+== read, procedural |
+SELECT database_to_xml(true, true, '')
+== read, procedural | public.t
+SELECT table_to_xml(name, true, true, '') FROM t
+== read, bulk-write | public.t
+COPY (DELETE FROM t RETURNING *) TO STDOUT
+== ddl, bulk-write | public.t public.audit
+CREATE RULE r AS ON INSERT TO t DO ALSO DELETE FROM audit
+== ddl, admin | public.t
+ALTER TABLE t DISABLE TRIGGER ALL
+== ddl, read | public.mv public.t
+CREATE MATERIALIZED VIEW mv AS SELECT * FROM t

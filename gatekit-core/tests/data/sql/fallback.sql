@@ -64,3 +64,8 @@ TRUNCATE
 XYZ; SELECT 1
 == read, unparsed |
 SELECT FROM WHERE
+== read, write, bulk-write, unparsed | public.t
+COPY (DELETE FROM U&"\0074" RETURNING *) TO STDOUT
+## Read from tokens, CTE names are reported as tables too: more objects, never fewer.
+== read, write, unparsed | public.t public.x
+WITH x AS (INSERT INTO U&"\0074" VALUES (1) RETURNING *) SELECT * FROM x
