@@ -269,6 +269,13 @@ impl SqlClassifier {
                 parsed: !broken,
             });
         }
+        for s in &mut analysis.statements {
+            // A write without a narrowing condition is still a write: rules on `write`
+            // must not be dodged by leaving the WHERE out.
+            if s.classes.contains(Class::BulkWrite) {
+                s.classes.insert(Class::Write);
+            }
+        }
         analysis.parsed = analysis.statements.iter().all(|s| s.parsed);
         analysis
     }

@@ -54,11 +54,11 @@ CREATE LANGUAGE plperlu
 FOO BAR
 == unparsed |
 SELEC 1
-== bulk-write, unparsed |
+== write, bulk-write, unparsed |
 DELETE t
 == ddl, destructive, unparsed |
 DROP TABLE
-== bulk-write, destructive, unparsed |
+== write, bulk-write, destructive, unparsed |
 TRUNCATE
 == unparsed, read |
 XYZ; SELECT 1
