@@ -12,6 +12,12 @@ use gatekit_core::audit::VerifyError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuditError {
+    /// Another writer (another `gatekit serve`) holds the trail.
+    #[error("{} is held by another gatekit process; two writers would fork the chain", path.display())]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
     /// A file operation failed.
     #[error("cannot {action} {}: {source}", path.display())]
     Io {

@@ -139,6 +139,23 @@ struct Shared {
     stats: Arc<Stats>,
 }
 
+/// Takes the trail's lock file (`audit.lock`), so two writers never interleave one chain.
+fn lock_dir(dir: &std::path::Path) -> Result<std::fs::File, AuditError> {
+    std::fs::create_dir_all(dir).map_err(AuditError::io("create directory", dir))?;
+    let path = dir.join("audit.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(AuditError::io("open", &path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(AuditError::Locked { path }),
+        Err(std::fs::TryLockError::Error(e)) => Err(AuditError::io("lock", &path)(e)),
+    }
+}
+
 /// A handle to the trail's writer. Clone it into every session; the writer stops (after a
 /// last fsync) when every handle is dropped or [`AuditLog::close`] is called.
 #[derive(Clone)]
@@ -167,9 +184,10 @@ impl AuditLog {
         config: AuditLogConfig,
         mut store: Box<dyn HeadStore>,
     ) -> Result<AuditLog, AuditError> {
+        let lock = lock_dir(&config.dir)?;
         let resumed = resume::resume(&config.dir, config.key.as_ref(), store.as_mut())?;
         let stats = Arc::new(Stats::default());
-        let writer = Writer::new(&config, resumed, store, stats.clone())?;
+        let writer = Writer::new(&config, resumed, store, stats.clone(), lock)?;
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("gatekit-audit".into())

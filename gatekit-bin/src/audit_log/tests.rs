@@ -453,3 +453,21 @@ fn follower_reads_appends_and_follows_rotation() {
     assert_eq!(follower.poll().unwrap(), [b"old 3 partial".to_vec()]);
     assert_eq!(follower.poll().unwrap(), [b"new 1".to_vec()]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_writer_on_the_same_trail_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let first = AuditLog::open(config(tmp.path(), SyncMode::Interval)).unwrap();
+    first.append(event(0)).await.unwrap();
+    let second = AuditLog::open(config(tmp.path(), SyncMode::Interval));
+    assert!(
+        matches!(second, Err(AuditError::Locked { .. })),
+        "{second:?}"
+    );
+    first.close().await.unwrap();
+    // Released with the first writer: the trail goes on.
+    let again = AuditLog::open(config(tmp.path(), SyncMode::Interval)).unwrap();
+    again.append(event(1)).await.unwrap();
+    again.close().await.unwrap();
+    assert_eq!(verified(tmp.path(), None).seq, 2);
+}

@@ -63,6 +63,9 @@ pub(super) struct Writer {
     stats: Arc<Stats>,
     /// `None` after a failure: reopened (and a torn write cut) before the next write.
     file: Option<File>,
+    /// The trail's lock file, held until the writer stops (released before a close is
+    /// answered, so the trail can be reopened at once).
+    lock: Option<File>,
     /// Device and inode of the open trail file, to notice it being removed or replaced.
     identity: (u64, u64),
     /// Bytes of whole records in the current file.
@@ -84,6 +87,7 @@ impl Writer {
         resumed: Resumed,
         store: Box<dyn HeadStore>,
         stats: Arc<Stats>,
+        lock: File,
     ) -> Result<Writer, AuditError> {
         let path = config.dir.join(TRAIL_FILE);
         let meta = resumed
@@ -109,6 +113,7 @@ impl Writer {
             needs_sync: resumed.checkpoint != resumed.head,
             lost: None,
             buf: Vec::with_capacity(64 * 1024),
+            lock: Some(lock),
         })
     }
 
@@ -212,6 +217,7 @@ impl Writer {
                 let _ = done.send(result.clone().map_err(AuditError::Unwritable));
             }
             if let Some(done) = close {
+                self.lock = None;
                 let _ = done.send(result.map_err(AuditError::Unwritable));
                 return true;
             }
