@@ -51,7 +51,11 @@ impl Config {
 
     /// The audit chain's HMAC key named by `audit.key_env`.
     pub fn audit_key(&self) -> Result<Option<Secret>, ConfigError> {
-        self.audit.key_env.as_deref().map(|var| secret::from_env("audit.key_env", var)).transpose()
+        self.audit
+            .key_env
+            .as_deref()
+            .map(|var| secret::from_env("audit.key_env", var))
+            .transpose()
     }
 
     /// The audit directory, resolved against the config's directory.
@@ -62,7 +66,10 @@ impl Config {
     /// The hash key of a masking profile (`hash_key_env`).
     pub fn mask_key(&self, mask: &MaskConfig) -> Result<Option<Secret>, ConfigError> {
         let key = format!("mask \"{}\".hash_key_env", mask.name.get_ref());
-        mask.hash_key_env.as_deref().map(|var| secret::from_env(&key, var)).transpose()
+        mask.hash_key_env
+            .as_deref()
+            .map(|var| secret::from_env(&key, var))
+            .transpose()
     }
 
     /// The terms of every `terms_file` detector, read from disk.
@@ -72,8 +79,10 @@ impl Config {
             let Some(file) = &d.terms_file else { continue };
             let key = format!("detector \"{}\".terms_file", d.name.get_ref());
             let path = self.path(file);
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| ConfigError::Resolve { key: key.clone(), message: format!("cannot read {}: {e}", path.display()) })?;
+            let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Resolve {
+                key: key.clone(),
+                message: format!("cannot read {}: {e}", path.display()),
+            })?;
             let terms: Vec<String> = text
                 .lines()
                 .map(str::trim)
@@ -81,7 +90,10 @@ impl Config {
                 .map(str::to_owned)
                 .collect();
             if terms.is_empty() {
-                return Err(ConfigError::Resolve { key, message: format!("{} holds no terms", path.display()) });
+                return Err(ConfigError::Resolve {
+                    key,
+                    message: format!("{} holds no terms", path.display()),
+                });
             }
             out.push((d.name.get_ref().clone(), terms));
         }
@@ -99,15 +111,20 @@ impl Config {
         let revoked = match &self.identity.revoked_file {
             Some(p) => {
                 let path = self.path(p);
-                Some(std::fs::read_to_string(&path).map_err(|e| ConfigError::Resolve {
-                    key: "identity.revoked_file".into(),
-                    message: format!("cannot read {}: {e}", path.display()),
-                })?)
+                Some(
+                    std::fs::read_to_string(&path).map_err(|e| ConfigError::Resolve {
+                        key: "identity.revoked_file".into(),
+                        message: format!("cannot read {}: {e}", path.display()),
+                    })?,
+                )
             }
             None => None,
         };
         if let Some(api) = &self.api {
-            for (key, file) in [("api.tls_cert_file", &api.tls_cert_file), ("api.tls_key_file", &api.tls_key_file)] {
+            for (key, file) in [
+                ("api.tls_cert_file", &api.tls_cert_file),
+                ("api.tls_key_file", &api.tls_key_file),
+            ] {
                 if let Some(f) = file {
                     self.require_file(key, f)?;
                 }
@@ -119,8 +136,16 @@ impl Config {
             .enumerate()
             .map(|(i, n)| secret::from_env(&format!("notify[{i}].url_env"), &n.get_ref().url_env))
             .collect::<Result<_, _>>()?;
-        let targets = self.targets.iter().map(|t| self.resolve_target(t.get_ref())).collect::<Result<_, _>>()?;
-        let mask_keys = self.masks.iter().map(|m| self.mask_key(m.get_ref())).collect::<Result<_, _>>()?;
+        let targets = self
+            .targets
+            .iter()
+            .map(|t| self.resolve_target(t.get_ref()))
+            .collect::<Result<_, _>>()?;
+        let mask_keys = self
+            .masks
+            .iter()
+            .map(|m| self.mask_key(m.get_ref()))
+            .collect::<Result<_, _>>()?;
         Ok(ServeResources {
             hs256_secret: self.hs256_secret()?,
             audit_key: self.audit_key()?,
@@ -142,8 +167,14 @@ impl Config {
         let path = self.path(file);
         match std::fs::metadata(&path) {
             Ok(m) if m.is_file() => Ok(path),
-            Ok(_) => Err(ConfigError::Resolve { key: key.into(), message: format!("{} is not a file", path.display()) }),
-            Err(e) => Err(ConfigError::Resolve { key: key.into(), message: format!("cannot read {}: {e}", path.display()) }),
+            Ok(_) => Err(ConfigError::Resolve {
+                key: key.into(),
+                message: format!("{} is not a file", path.display()),
+            }),
+            Err(e) => Err(ConfigError::Resolve {
+                key: key.into(),
+                message: format!("cannot read {}: {e}", path.display()),
+            }),
         }
     }
 
@@ -177,6 +208,10 @@ impl Config {
                 files.push((k, self.require_file(&key(k), f)?));
             }
         }
-        Ok(TargetResources { name: name.clone(), credential, files })
+        Ok(TargetResources {
+            name: name.clone(),
+            credential,
+            files,
+        })
     }
 }

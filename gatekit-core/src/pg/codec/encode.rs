@@ -207,9 +207,7 @@ pub fn startup_message<'p>(
 
 /// `SSLRequest`.
 pub fn ssl_request(buf: &mut BytesMut) {
-    MessageWriter::untagged(buf)
-        .u32(SSL_REQUEST_CODE)
-        .finish();
+    MessageWriter::untagged(buf).u32(SSL_REQUEST_CODE).finish();
 }
 
 /// `CancelRequest` for a backend's key (4 bytes in protocol 3.0, longer in 3.2).

@@ -148,7 +148,10 @@ fn format_at(codes: &[u8], i: usize) -> bool {
     }
 }
 
-fn formats<'a>(r: &mut Reader<'a>, err: &impl Fn(&'static str) -> PgError) -> Result<&'a [u8], PgError> {
+fn formats<'a>(
+    r: &mut Reader<'a>,
+    err: &impl Fn(&'static str) -> PgError,
+) -> Result<&'a [u8], PgError> {
     let n = r.u16().ok_or_else(|| err("format count missing"))?;
     let codes = r
         .take(usize::from(n) * 2)
@@ -199,7 +202,9 @@ impl<'a> FrontendMessage<'a> {
         let mut r = Reader::new(body);
         let msg = match tag {
             b'Q' => FrontendMessage::Query {
-                sql: r.cstr().ok_or_else(|| err("query text is not NUL-terminated"))?,
+                sql: r
+                    .cstr()
+                    .ok_or_else(|| err("query text is not NUL-terminated"))?,
             },
             b'P' => {
                 let statement = r.cstr().ok_or_else(|| err("statement name unterminated"))?;

@@ -8,10 +8,10 @@
 //! from that frame without copying.
 
 mod backend;
+pub mod encode;
 mod frontend;
 mod reader;
 mod startup;
-pub mod encode;
 
 #[cfg(test)]
 mod tests;
@@ -23,9 +23,12 @@ use super::error::{PgError, Side, Tag};
 pub use backend::{
     AuthRequest, BackendMessage, DataRow, ErrorFields, FieldDescription, RowDescription,
 };
-pub use frontend::{Bind, FrontendMessage, Target};
-pub use startup::{CancelKey, ProtocolVersion, StartupPacket, StartupParams};
 pub use encode::{ErrorBuilder, MessageWriter, Severity};
+pub use frontend::{Bind, FrontendMessage, Target};
+pub use startup::{
+    CANCEL_REQUEST_CODE, CancelKey, GSSENC_REQUEST_CODE, MAX_CANCEL_KEY, ProtocolVersion,
+    SSL_REQUEST_CODE, StartupPacket, StartupParams,
+};
 
 /// Per-message-type size caps, in bytes, counting the length field but not the type byte.
 ///

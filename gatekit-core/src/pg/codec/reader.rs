@@ -37,7 +37,10 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn u16(&mut self) -> Option<u16> {
         let b = self.take(2)?;
-        Some(u16::from_be_bytes([b.first().copied()?, b.get(1).copied()?]))
+        Some(u16::from_be_bytes([
+            b.first().copied()?,
+            b.get(1).copied()?,
+        ]))
     }
 
     pub(crate) fn u32(&mut self) -> Option<u32> {

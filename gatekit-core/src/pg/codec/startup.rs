@@ -203,7 +203,8 @@ fn parse_params(body: &[u8]) -> Result<StartupParams, PgError> {
         let value = r
             .cstr()
             .ok_or_else(|| malformed("parameter has no value"))?;
-        let name = std::str::from_utf8(name).map_err(|_| malformed("parameter name is not UTF-8"))?;
+        let name =
+            std::str::from_utf8(name).map_err(|_| malformed("parameter name is not UTF-8"))?;
         let value =
             std::str::from_utf8(value).map_err(|_| malformed("parameter value is not UTF-8"))?;
         if pairs.iter().any(|(k, _)| k == name) {

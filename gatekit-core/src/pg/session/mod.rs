@@ -494,7 +494,8 @@ impl Session {
         loop {
             match self.state {
                 State::Startup => {
-                    let Some(packet) = StartupPacket::decode(&mut self.client_in, &self.config.limits)?
+                    let Some(packet) =
+                        StartupPacket::decode(&mut self.client_in, &self.config.limits)?
                     else {
                         return Ok(());
                     };
@@ -507,7 +508,8 @@ impl Session {
                     return Ok(());
                 }
                 State::AwaitPassword => {
-                    let Some(frame) = Frame::decode_frontend(&mut self.client_in, &self.config.limits)?
+                    let Some(frame) =
+                        Frame::decode_frontend(&mut self.client_in, &self.config.limits)?
                     else {
                         return Ok(());
                     };

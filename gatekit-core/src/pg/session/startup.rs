@@ -261,8 +261,11 @@ mod tests {
     #[test]
     fn options_split_and_escape_round_trip() {
         let c = cfg();
-        let got = parse_options(r"-c search_path=a\ b -capplication_name=x --statement-timeout=5s", &c)
-            .unwrap();
+        let got = parse_options(
+            r"-c search_path=a\ b -capplication_name=x --statement-timeout=5s",
+            &c,
+        )
+        .unwrap();
         assert_eq!(
             got,
             [
@@ -307,17 +310,29 @@ mod tests {
         };
         let ok = filter(
             ProtocolVersion::V3_0,
-            &p(&[("user", "alice"), ("DateStyle", "ISO"), ("replication", "false")]),
+            &p(&[
+                ("user", "alice"),
+                ("DateStyle", "ISO"),
+                ("replication", "false"),
+            ]),
             &c,
         )
         .unwrap();
         assert_eq!(ok.settings, [("DateStyle".to_owned(), "ISO".to_owned())]);
         assert_eq!(
-            filter(ProtocolVersion::V3_0, &p(&[("user", "a"), ("replication", "database")]), &c),
+            filter(
+                ProtocolVersion::V3_0,
+                &p(&[("user", "a"), ("replication", "database")]),
+                &c
+            ),
             Err(PgError::ReplicationRefused)
         );
         assert_eq!(
-            filter(ProtocolVersion::V3_0, &p(&[("user", "a"), ("gatekit.user", "x")]), &c),
+            filter(
+                ProtocolVersion::V3_0,
+                &p(&[("user", "a"), ("gatekit.user", "x")]),
+                &c
+            ),
             Err(PgError::ParameterRefused {
                 name: "gatekit.user".into()
             })

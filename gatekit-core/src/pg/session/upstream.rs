@@ -29,7 +29,8 @@ impl Session {
                     return Ok(());
                 }
                 State::UpstreamAuth | State::UpstreamStartup => {
-                    let Some(frame) = Frame::decode_backend(&mut self.upstream_in, &self.config.limits)?
+                    let Some(frame) =
+                        Frame::decode_backend(&mut self.upstream_in, &self.config.limits)?
                     else {
                         return Ok(());
                     };
@@ -104,7 +105,8 @@ impl Session {
                     encode::password(&mut self.to_upstream, &pw);
                 }
                 AuthRequest::Md5 { salt } => {
-                    let hash = md5_hash(self.config.upstream_user.as_bytes(), self.password()?, salt);
+                    let hash =
+                        md5_hash(self.config.upstream_user.as_bytes(), self.password()?, salt);
                     encode::password(&mut self.to_upstream, hash.as_bytes());
                 }
                 AuthRequest::Sasl(_) => {
@@ -116,7 +118,11 @@ impl Session {
                     // Channel binding is not used ('n'): the upstream TLS, when on, is
                     // already authenticated by the driver per `upstream_tls`.
                     let scram = ScramSha256::new(self.password()?, ChannelBinding::unsupported());
-                    encode::sasl_initial_response(&mut self.to_upstream, SCRAM_SHA_256, scram.message());
+                    encode::sasl_initial_response(
+                        &mut self.to_upstream,
+                        SCRAM_SHA_256,
+                        scram.message(),
+                    );
                     self.scram = Some(scram);
                 }
                 AuthRequest::SaslContinue(data) => {
@@ -137,7 +143,8 @@ impl Session {
                 AuthRequest::Other(code) => return Err(PgError::UpstreamAuthUnsupported { code }),
             },
             BackendMessage::ErrorResponse(fields) => return Err(login_error(fields)),
-            BackendMessage::NoticeResponse(_) | BackendMessage::NegotiateProtocolVersion { .. } => {}
+            BackendMessage::NoticeResponse(_) | BackendMessage::NegotiateProtocolVersion { .. } => {
+            }
             _ => return Err(self.unexpected(Side::Upstream, frame.tag())),
         }
         Ok(())
@@ -172,7 +179,6 @@ impl Session {
         }
         Ok(())
     }
-
 }
 
 pub(super) fn login_error(fields: ErrorFields<'_>) -> PgError {
