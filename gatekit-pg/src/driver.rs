@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use gatekit_core::pg::codec::CancelKey;
-use gatekit_core::pg::{Event, Output, Session};
+use gatekit_core::pg::{Decision, Event, Output, Session};
 use jiff::Timestamp;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -94,30 +94,23 @@ impl<G: Gate> Driver<G> {
                 return;
             }
             let deadline = self.session.poll_timeout();
-            let now = tokio::select! {
+            tokio::select! {
                 r = self.client.read(&mut cbuf) => {
-                    let now = now();
                     let _ = match r {
-                        Ok(0) | Err(_) => self.session.handle_client_eof(now),
-                        Ok(n) => self.session.handle_client_data(now, cbuf.get(..n).unwrap_or_default()),
+                        Ok(0) | Err(_) => self.session.handle_client_eof(now()),
+                        Ok(n) => self.session.handle_client_data(now(), cbuf.get(..n).unwrap_or_default()),
                     };
-                    now
                 }
                 r = read_opt(&mut self.upstream, &mut ubuf) => {
-                    let now = now();
                     let _ = match r {
-                        Ok(0) | Err(_) => self.session.handle_upstream_eof(now),
-                        Ok(n) => self.session.handle_upstream_data(now, ubuf.get(..n).unwrap_or_default()),
+                        Ok(0) | Err(_) => self.session.handle_upstream_eof(now()),
+                        Ok(n) => self.session.handle_upstream_data(now(), ubuf.get(..n).unwrap_or_default()),
                     };
-                    now
                 }
                 () = sleep_until(deadline) => {
-                    let now = now();
-                    let _ = self.session.handle_timeout(now);
-                    now
+                    let _ = self.session.handle_timeout(now());
                 }
-            };
-            let _ = now;
+            }
         }
     }
 
@@ -261,6 +254,16 @@ impl<G: Gate> Driver<G> {
                     self.inner.gate.session_started(&info).await;
                     self.info = Some(info);
                 }
+            }
+            Event::Statement(req) => {
+                let decision = match &self.info {
+                    Some(info) => self.inner.gate.decide(info, &req).await,
+                    None => Decision::Deny {
+                        rule: None,
+                        reason: "the session has no verified identity".into(),
+                    },
+                };
+                let _ = self.session.handle_decision(now(), req.id, decision);
             }
             Event::Close => {
                 let _ = self.client.shutdown().await;

@@ -9,8 +9,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use gatekit_core::Identity;
-pub use gatekit_core::pg::LoginRefusal;
 use gatekit_core::pg::PgError;
+pub use gatekit_core::pg::{Decision, LoginRefusal, StatementKind, StatementRequest};
 use jiff::Timestamp;
 
 /// A client's attempt to log in: its token and what it said about itself.
@@ -70,15 +70,26 @@ pub struct SessionEnd {
 /// - [`Gate::authenticate`] verifies the token (signature, issuer, audience, expiry,
 ///   revocation) and admits the identity to the target (`allow_groups`). Its refusal text
 ///   is shown to the client, so it must never contain the token.
+/// - [`Gate::decide`] is asked about every statement (simple `Query`, each `Parse`, each
+///   `FunctionCall`) before it reaches the server; the connection waits for the answer.
+///   It should classify the text and run the policy; any internal failure must answer
+///   [`Decision::Deny`] (fail closed).
 /// - [`Gate::session_started`] is called once the upstream session is ready, before the
-///   client's first statement is relayed; [`Gate::session_ended`] once per started session,
-///   after both connections are closed.
+///   client's first statement is decided; [`Gate::session_ended`] once per started
+///   session, after both connections are closed.
 pub trait Gate: Send + Sync + 'static {
     /// Verifies a token and admits its holder to the target.
     fn authenticate(
         &self,
         attempt: LoginAttempt<'_>,
     ) -> impl Future<Output = Result<Identity, LoginRefusal>> + Send;
+
+    /// Decides on one statement of a live session.
+    fn decide(
+        &self,
+        session: &SessionInfo,
+        statement: &StatementRequest,
+    ) -> impl Future<Output = Decision> + Send;
 
     /// A session is ready (for the audit trail).
     fn session_started(&self, session: &SessionInfo) -> impl Future<Output = ()> + Send {
@@ -104,6 +115,14 @@ impl<G: Gate> Gate for std::sync::Arc<G> {
         attempt: LoginAttempt<'_>,
     ) -> impl Future<Output = Result<Identity, LoginRefusal>> + Send {
         (**self).authenticate(attempt)
+    }
+
+    fn decide(
+        &self,
+        session: &SessionInfo,
+        statement: &StatementRequest,
+    ) -> impl Future<Output = Decision> + Send {
+        (**self).decide(session, statement)
     }
 
     fn session_started(&self, session: &SessionInfo) -> impl Future<Output = ()> + Send {

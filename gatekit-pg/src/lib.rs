@@ -2,12 +2,18 @@
 //! protocol to clients, logs in to the real server with a credential the client never
 //! sees, and relays every message through `gatekit-core`'s sans-IO
 //! [`Session`](gatekit_core::pg::Session). It holds no protocol or policy logic of its own:
-//! token verification, admission and the audit trail are asked of a [`Gate`].
+//! token verification, admission, the decision on each statement and the audit trail are
+//! asked of a [`Gate`].
+//!
+//! Each connection is one task running one driver loop: it writes what the session queued,
+//! carries out its events (TLS upgrades, the upstream connection, the gate's answers), then
+//! waits for bytes from either side or the session's next deadline. A connection's
+//! buffers are bounded by the session's per-message caps.
 //!
 //! ```no_run
 //! use gatekit_core::Identity;
 //! use gatekit_core::pg::{LoginRefusal, SessionConfig};
-//! use gatekit_pg::{Gate, LoginAttempt, PgGateway, PgGatewayConfig};
+//! use gatekit_pg::{Decision, Gate, LoginAttempt, PgGateway, PgGatewayConfig, SessionInfo, StatementRequest};
 //!
 //! struct FixedToken;
 //!
@@ -17,6 +23,14 @@
 //!             Ok(Identity::new("alice", ["dev"]))
 //!         } else {
 //!             Err(LoginRefusal::InvalidToken("unknown token".into()))
+//!         }
+//!     }
+//!
+//!     async fn decide(&self, _: &SessionInfo, s: &StatementRequest) -> Decision {
+//!         if s.sql.starts_with(b"DROP") {
+//!             Decision::Deny { rule: Some("no-drops".into()), reason: "DROP is not allowed".into() }
+//!         } else {
+//!             Decision::Allow
 //!         }
 //!     }
 //! }
@@ -46,5 +60,8 @@ mod gateway;
 pub mod tls;
 
 pub use error::PgGatewayError;
-pub use gate::{Gate, LoginAttempt, LoginRefusal, SessionEnd, SessionInfo};
+pub use gate::{
+    Decision, Gate, LoginAttempt, LoginRefusal, SessionEnd, SessionInfo, StatementKind,
+    StatementRequest,
+};
 pub use gateway::{PgGateway, PgGatewayConfig};

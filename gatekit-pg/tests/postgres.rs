@@ -41,6 +41,7 @@ fn postgres_end_to_end() {
         bad_input_ends_only_that_connection(&cluster).await;
         stalled_startup_times_out(&cluster).await;
         session_events_reach_the_gate(&cluster).await;
+        denied_statements_fail_cleanly(&cluster).await;
     });
 }
 
@@ -459,4 +460,74 @@ async fn session_events_reach_the_gate(cluster: &Cluster) {
     assert_eq!(ended.len(), 1);
     assert_eq!(ended[0].0.id, started[0].id);
     assert_eq!(ended[0].1.error, None);
+}
+
+async fn denied_statements_fail_cleanly(cluster: &Cluster) {
+    let gw = gateway(&cluster.addr(), plaintext()).await;
+    // psql, simple protocol: the denial is an ordinary error and the session goes on.
+    let (ok, out, err) = psql(
+        gw.port,
+        "disable",
+        ALICE_TOKEN,
+        "alice",
+        &[
+            "-v",
+            "ON_ERROR_STOP=0",
+            "-c",
+            "DELETE FROM customers",
+            "-c",
+            "SELECT count(*) FROM customers",
+        ],
+    )
+    .await;
+    assert!(
+        err.contains("ERROR:  gatekit denied this statement (rule `no-bulk-writes`)"),
+        "{err}"
+    );
+    assert_eq!(out.trim(), "1000", "{ok} {err}");
+
+    // tokio-postgres, extended protocol with a named statement, inside a transaction.
+    let (mut client, conn) = tokio_postgres::connect(
+        &format!(
+            "host=127.0.0.1 port={} user=alice password={ALICE_TOKEN} dbname=shop sslmode=disable",
+            gw.port
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let err = client
+        .prepare("DELETE FROM customers WHERE id = $1")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE)
+    );
+    let tx = client.transaction().await.unwrap();
+    let err = tx.execute("DELETE FROM customers", &[]).await.unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE)
+    );
+    // The transaction failed on the server too, as after any error.
+    let err = tx.query_one("SELECT 1", &[]).await.unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::IN_FAILED_SQL_TRANSACTION)
+    );
+    tx.rollback().await.unwrap();
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM customers", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1000);
+    let seen = gw.gate.statements.lock().unwrap().clone();
+    assert!(
+        seen.iter()
+            .any(|s| s == "DELETE FROM customers WHERE id = $1"),
+        "{seen:?}"
+    );
 }

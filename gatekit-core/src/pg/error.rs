@@ -217,6 +217,12 @@ pub enum PgError {
         /// Who closed.
         side: Side,
     },
+    /// The client pipelined more than the bound behind a statement awaiting a decision.
+    #[error("client sent more than {max} bytes while a statement awaited a decision")]
+    PipelineTooLong {
+        /// The bound (`Limits::pipeline`).
+        max: usize,
+    },
     /// A session input arrived that the session was not waiting for (a driver bug).
     #[error("session input `{input}` is not expected while the session is {state}")]
     BadInput {
@@ -259,6 +265,7 @@ impl PgError {
             | PgError::UpstreamScram { .. }
             | PgError::StartupTimeout
             | PgError::UnexpectedEof { .. } => "08006",
+            PgError::PipelineTooLong { .. } => "54000",
             PgError::BadInput { .. } => "XX000",
         }
     }

@@ -12,6 +12,6 @@ mod session;
 pub use codec::{Frame, Limits};
 pub use error::{PgError, Side, Tag};
 pub use session::{
-    DEFAULT_ALLOWED_SETTINGS, Event, LoginRefusal, LoginRequest, Output, Password, Session,
-    SessionConfig, UpstreamTls, UserCheck,
+    DEFAULT_ALLOWED_SETTINGS, Decision, Event, LoginRefusal, LoginRequest, Output, Password,
+    Session, SessionConfig, StatementKind, StatementRequest, UpstreamTls, UserCheck,
 };

@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use gatekit_core::Identity;
 use gatekit_core::pg::{LoginRefusal, Password, SessionConfig, UpstreamTls};
-use gatekit_pg::{Gate, LoginAttempt, PgGateway, PgGatewayConfig, SessionEnd, SessionInfo};
+use gatekit_pg::{
+    Decision, Gate, LoginAttempt, PgGateway, PgGatewayConfig, SessionEnd, SessionInfo,
+    StatementRequest,
+};
 
 pub const ALICE_TOKEN: &str = "eyJhbGciOiJub25lIn0.alice.test";
 pub const BOB_TOKEN: &str = "eyJhbGciOiJub25lIn0.bob.test";
@@ -17,6 +20,7 @@ pub const BOB_TOKEN: &str = "eyJhbGciOiJub25lIn0.bob.test";
 /// A gate with a fixed token map, admitting members of `dev`, recording session events.
 #[derive(Default)]
 pub struct TestGate {
+    pub statements: Mutex<Vec<String>>,
     pub started: Mutex<Vec<SessionInfo>>,
     pub ended: Mutex<Vec<(SessionInfo, SessionEnd)>>,
 }
@@ -44,6 +48,20 @@ impl Gate for TestGate {
             )));
         }
         Ok(id)
+    }
+
+    /// Denies deleting from `customers`, as a bulk-write rule would.
+    async fn decide(&self, _: &SessionInfo, s: &StatementRequest) -> Decision {
+        let sql = String::from_utf8_lossy(&s.sql).into_owned();
+        self.statements.lock().unwrap().push(sql.clone());
+        if sql.contains("DELETE FROM customers") {
+            Decision::Deny {
+                rule: Some("no-bulk-writes".into()),
+                reason: "bulk writes are not allowed for developers".into(),
+            }
+        } else {
+            Decision::Allow
+        }
     }
 
     async fn session_started(&self, s: &SessionInfo) {

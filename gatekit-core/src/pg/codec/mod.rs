@@ -50,6 +50,8 @@ pub struct Limits {
     pub row: usize,
     /// Everything else (Describe, Execute, Close, ErrorResponse, RowDescription, …).
     pub control: usize,
+    /// Client bytes buffered behind a statement that awaits a decision (pipelining).
+    pub pipeline: usize,
 }
 
 impl Default for Limits {
@@ -62,6 +64,7 @@ impl Default for Limits {
             copy_data: 64 << 20,
             row: 64 << 20,
             control: 1 << 20,
+            pipeline: 1 << 20,
         }
     }
 }

@@ -36,13 +36,16 @@
 //!    [`Event::Established`] tells the driver both keys so that a later CancelRequest
 //!    reaches the right backend.
 //! 4. The relay: messages go both ways whole, one at a time, each checked against its
-//!    type's size cap and forwarded as the original bytes.
+//!    type's size cap and forwarded as the original bytes. Each statement waits for the
+//!    caller's [`Decision`] ([`Event::Statement`]); see [`relay`](self::relay) for how a
+//!    denial keeps client and server in step.
 //!
 //! Any error is fatal and sticky: the client gets an ErrorResponse where the protocol
 //! allows, the upstream a Terminate, the driver [`Event::Close`], and every later call
 //! returns the same error.
 
 mod config;
+mod relay;
 pub(crate) mod startup;
 mod upstream;
 
@@ -62,6 +65,7 @@ use crate::pg::codec::{CancelKey, Frame, FrontendMessage, ProtocolVersion, Start
 use crate::pg::error::{PgError, Side, Tag};
 
 pub use config::{DEFAULT_ALLOWED_SETTINGS, Password, SessionConfig, UpstreamTls, UserCheck};
+pub use relay::{Decision, StatementKind, StatementRequest};
 
 /// Something the session hands the driver.
 #[derive(Debug)]
@@ -103,6 +107,9 @@ pub enum Event {
         /// The upstream backend's own key.
         upstream: Option<CancelKey>,
     },
+    /// Decide on a statement, then call [`Session::handle_decision`]. Until then the
+    /// statement, and everything the client sends after it, waits.
+    Statement(StatementRequest),
     /// Write what is pending, then close both connections.
     Close,
 }
@@ -211,6 +218,10 @@ pub struct Session {
     startup_deadline: Option<Timestamp>,
     expires_at: Option<Timestamp>,
     transaction_status: u8,
+    held: Option<relay::Held>,
+    next_statement: u64,
+    discard_until_sync: bool,
+    denials: VecDeque<String>,
 }
 
 impl std::fmt::Debug for Session {
@@ -253,6 +264,10 @@ impl Session {
             startup_deadline,
             expires_at: None,
             transaction_status: b'I',
+            held: None,
+            next_statement: 1,
+            discard_until_sync: false,
+            denials: VecDeque::new(),
         }
     }
 
@@ -675,36 +690,5 @@ impl Session {
             pid: self.issued_pid,
             secret: Bytes::copy_from_slice(self.issued_secret.get(..len).unwrap_or_default()),
         }
-    }
-
-    fn relay_client(&mut self, _now: Timestamp) -> Result<(), PgError> {
-        while let Some(frame) = Frame::decode_frontend(&mut self.client_in, &self.config.limits)? {
-            match frame.tag() {
-                b'p' => return Err(self.unexpected(Side::Client, b'p')),
-                b'X' => {
-                    self.to_upstream.extend_from_slice(frame.raw());
-                    self.close();
-                    return Ok(());
-                }
-                _ => self.to_upstream.extend_from_slice(frame.raw()),
-            }
-        }
-        Ok(())
-    }
-
-    fn relay_upstream(&mut self) -> Result<(), PgError> {
-        while let Some(frame) = Frame::decode_backend(&mut self.upstream_in, &self.config.limits)? {
-            match frame.tag() {
-                b'R' | b'K' | b'v' => return Err(self.unexpected(Side::Upstream, frame.tag())),
-                b'Z' => {
-                    if let Some(&status) = frame.body().first() {
-                        self.transaction_status = status;
-                    }
-                    self.to_client.extend_from_slice(frame.raw());
-                }
-                _ => self.to_client.extend_from_slice(frame.raw()),
-            }
-        }
-        Ok(())
     }
 }

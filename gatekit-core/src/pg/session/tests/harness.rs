@@ -9,7 +9,9 @@ use jiff::{SignedDuration, Timestamp};
 use super::server::{FakeServer, UpstreamAuth};
 use crate::Identity;
 use crate::pg::codec::{BackendMessage, CancelKey, Frame, Limits, ProtocolVersion, encode};
-use crate::pg::session::{Event, LoginRefusal, LoginRequest, Output, Session, SessionConfig};
+use crate::pg::session::{
+    Decision, Event, LoginRefusal, LoginRequest, Output, Session, SessionConfig, StatementRequest,
+};
 
 pub(crate) struct Pair {
     pub session: Session,
@@ -29,6 +31,13 @@ pub(crate) struct Pair {
     held: Option<LoginRequest>,
     /// Token lifetime given to identities.
     pub expires_in: Option<SignedDuration>,
+    /// Statements decided so far.
+    pub statements: Vec<StatementRequest>,
+    /// Statements whose text contains this are denied.
+    pub deny_containing: Option<&'static str>,
+    /// Keep statement requests unanswered until `release_statement`.
+    pub hold_statements: bool,
+    held_statements: Vec<StatementRequest>,
 }
 
 pub(crate) fn backend_frames(bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
@@ -57,6 +66,10 @@ impl Pair {
             hold_login: false,
             held: None,
             expires_in: None,
+            statements: Vec::new(),
+            deny_containing: None,
+            hold_statements: false,
+            held_statements: Vec::new(),
         }
     }
 
@@ -118,6 +131,15 @@ impl Pair {
                         Event::Established { issued, upstream } => {
                             self.established = Some((issued, upstream));
                         }
+                        Event::Statement(req) => {
+                            self.statements.push(req.clone());
+                            if self.hold_statements {
+                                self.held_statements.push(req);
+                            } else {
+                                let d = self.decide(&req);
+                                let _ = self.session.handle_decision(now, req.id, d);
+                            }
+                        }
                         Event::Close => self.closed = true,
                     },
                 }
@@ -126,6 +148,29 @@ impl Pair {
                 break;
             }
         }
+    }
+
+    fn decide(&self, req: &StatementRequest) -> Decision {
+        match self.deny_containing {
+            Some(word)
+                if word.is_empty() || req.sql.windows(word.len()).any(|w| w == word.as_bytes()) =>
+            {
+                Decision::Deny {
+                    rule: Some("no-bulk-writes".into()),
+                    reason: "bulk writes are not allowed".into(),
+                }
+            }
+            _ => Decision::Allow,
+        }
+    }
+
+    /// Answers the oldest held statement.
+    pub(crate) fn release_statement(&mut self) {
+        let req = self.held_statements.remove(0);
+        let d = self.decide(&req);
+        let now = self.now;
+        let _ = self.session.handle_decision(now, req.id, d);
+        self.drain();
     }
 
     pub(crate) fn release_login(&mut self) {

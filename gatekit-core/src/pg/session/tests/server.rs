@@ -48,6 +48,9 @@ pub(crate) struct FakeServer {
     pub received_after_login: Vec<u8>,
     /// Whether a Terminate arrived.
     pub terminated: bool,
+    /// Transaction status reported in ReadyForQuery.
+    pub tx: u8,
+    skip_till_sync: bool,
 }
 
 const SALT: [u8; 4] = [0x2a, 0x3d, 0x8f, 0xe0];
@@ -90,6 +93,8 @@ impl FakeServer {
             startup: None,
             received_after_login: Vec::new(),
             terminated: false,
+            tx: b'I',
+            skip_till_sync: false,
         }
     }
 
@@ -123,6 +128,74 @@ impl FakeServer {
         match &self.auth {
             UpstreamAuth::Trust => "",
             UpstreamAuth::Cleartext(p) | UpstreamAuth::Md5(p) | UpstreamAuth::Scram(p) => p,
+        }
+    }
+
+    fn error(&mut self, out: &mut BytesMut, code: &str, message: &str) {
+        ErrorBuilder::new(Severity::Error, code, message).encode(out);
+        if self.tx == b'T' {
+            self.tx = b'E';
+        }
+    }
+
+    /// PostgreSQL's answers once logged in, including the skip-till-Sync after an error in
+    /// the extended protocol and the failed-transaction state.
+    fn ready(&mut self, msg: FrontendMessage<'_>, out: &mut BytesMut) {
+        if self.skip_till_sync && !matches!(msg, FrontendMessage::Sync | FrontendMessage::Terminate)
+        {
+            return;
+        }
+        match msg {
+            FrontendMessage::Query { sql } => {
+                if sql == b"gatekit_denied" {
+                    self.error(out, "42601", "syntax error at or near \"gatekit_denied\"");
+                } else if sql == b"BEGIN" {
+                    self.tx = b'T';
+                    MessageWriter::new(out, b'C').cstr(b"BEGIN").finish();
+                } else if sql == b"ROLLBACK" {
+                    self.tx = b'I';
+                    MessageWriter::new(out, b'C').cstr(b"ROLLBACK").finish();
+                } else if self.tx == b'E' {
+                    self.error(out, "25P02", "current transaction is aborted");
+                } else {
+                    MessageWriter::new(out, b'T')
+                        .u16(1)
+                        .cstr(b"one")
+                        .u32(0)
+                        .u16(0)
+                        .u32(23)
+                        .u16(4)
+                        .u32(u32::MAX)
+                        .u16(0)
+                        .finish();
+                    MessageWriter::new(out, b'D')
+                        .u16(1)
+                        .u32(1)
+                        .bytes(b"1")
+                        .finish();
+                    MessageWriter::new(out, b'C').cstr(b"SELECT 1").finish();
+                }
+                encode::ready_for_query(out, self.tx);
+            }
+            FrontendMessage::Parse { sql, .. } => {
+                if sql == b"gatekit_denied" {
+                    self.error(out, "42601", "syntax error at or near \"gatekit_denied\"");
+                    self.skip_till_sync = true;
+                } else {
+                    MessageWriter::new(out, b'1').finish();
+                }
+            }
+            FrontendMessage::Bind(_) => MessageWriter::new(out, b'2').finish(),
+            FrontendMessage::Describe { .. } => MessageWriter::new(out, b'n').finish(),
+            FrontendMessage::Execute { .. } => {
+                MessageWriter::new(out, b'C').cstr(b"SELECT 1").finish();
+            }
+            FrontendMessage::Sync => {
+                self.skip_till_sync = false;
+                encode::ready_for_query(out, self.tx);
+            }
+            FrontendMessage::Terminate => self.terminated = true,
+            _ => {}
         }
     }
 
@@ -226,31 +299,7 @@ impl FakeServer {
                 }
                 (State::Ready, msg) => {
                     self.received_after_login.extend_from_slice(frame.raw());
-                    match msg {
-                        FrontendMessage::Query { .. } => {
-                            MessageWriter::new(&mut out, b'T')
-                                .u16(1)
-                                .cstr(b"one")
-                                .u32(0)
-                                .u16(0)
-                                .u32(23)
-                                .u16(4)
-                                .u32(u32::MAX)
-                                .u16(0)
-                                .finish();
-                            MessageWriter::new(&mut out, b'D')
-                                .u16(1)
-                                .u32(1)
-                                .bytes(b"1")
-                                .finish();
-                            MessageWriter::new(&mut out, b'C')
-                                .cstr(b"SELECT 1")
-                                .finish();
-                            encode::ready_for_query(&mut out, b'I');
-                        }
-                        FrontendMessage::Terminate => self.terminated = true,
-                        _ => {}
-                    }
+                    self.ready(msg, &mut out);
                 }
                 (_, FrontendMessage::Terminate) => self.terminated = true,
                 (state, msg) => panic!("server in {state:?} got {msg:?}"),
