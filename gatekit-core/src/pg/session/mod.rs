@@ -1,48 +1,4 @@
 //! The sans-IO gateway session between one client and one upstream server.
-//!
-//! # Driving a session
-//!
-//! The driver owns two sockets and one timer; the session owns every protocol decision.
-//! After **every** `handle_*` call the driver drains [`Session::poll_output`] until it
-//! returns `None` and re-arms its timer from [`Session::poll_timeout`]. Outputs come in
-//! this order: bytes for the client, bytes for the upstream, then events one at a time,
-//! so an event that changes the transport ([`Event::StartClientTls`]) follows the bytes
-//! it depends on (the `S` answer) and [`Event::Close`] follows the last bytes.
-//!
-//! ```text
-//! client ──bytes──▶ handle_client_data ─┐        ┌─▶ Output::ToUpstream ──▶ upstream
-//! upstream ─bytes─▶ handle_upstream_data ┼─ Session ┼─▶ Output::ToClient ──▶ client
-//! driver answers ─▶ handle_login / handle_upstream_* ┘ └─▶ Output::Event ──▶ driver
-//! ```
-//!
-//! # Conversation
-//!
-//! 1. The client's startup: SSLRequest is answered `S` ([`Event::StartClientTls`]: the
-//!    driver writes the `S`, does the TLS handshake and calls
-//!    [`Session::handle_client_tls`]) or `N`; GSSENCRequest is answered `N`; CancelRequest
-//!    becomes [`Event::Cancel`] and ends the connection. A StartupMessage of protocol 3.0
-//!    or 3.2 has its parameters checked (see [`startup`](self::startup) for the rules);
-//!    other minor versions and `_pq_.` options are negotiated down with
-//!    NegotiateProtocolVersion.
-//! 2. The token: the client is asked for a cleartext password, which carries its JWT —
-//!    only over TLS, unless the listener is loopback and `allow_plaintext_auth` is set.
-//!    [`Event::Authenticate`] asks the driver to verify it and admit the identity; the
-//!    answer comes back through [`Session::handle_login`].
-//! 3. The upstream: [`Event::ConnectUpstream`]; the session negotiates TLS per
-//!    `upstream_tls` ([`Event::StartUpstreamTls`]) and logs in with the held credential
-//!    (SCRAM-SHA-256, MD5, cleartext or none). Only then does the client get
-//!    AuthenticationOk, followed by the server's ParameterStatus messages, a
-//!    BackendKeyData carrying a key the gateway made up, and ReadyForQuery.
-//!    [`Event::Established`] tells the driver both keys so that a later CancelRequest
-//!    reaches the right backend.
-//! 4. The relay: messages go both ways whole, one at a time, each checked against its
-//!    type's size cap and forwarded as the original bytes. Each statement waits for the
-//!    caller's [`Decision`] ([`Event::Statement`]); see [`relay`](self::relay) for how a
-//!    denial keeps client and server in step.
-//!
-//! Any error is fatal and sticky: the client gets an ErrorResponse where the protocol
-//! allows, the upstream a Terminate, the driver [`Event::Close`], and every later call
-//! returns the same error.
 
 mod config;
 mod relay;
@@ -198,6 +154,65 @@ impl State {
 }
 
 /// The gateway between one client connection and one upstream connection.
+///
+/// # Driving a session
+///
+/// The driver owns two sockets and one timer; the session owns every protocol decision.
+/// After **every** `handle_*` call the driver drains [`Session::poll_output`] until it
+/// returns `None` and re-arms its timer from [`Session::poll_timeout`]. Outputs come in
+/// this order: bytes for the client, bytes for the upstream, then events one at a time,
+/// so an event that changes the transport ([`Event::StartClientTls`]) follows the bytes
+/// it depends on (the `S` answer) and [`Event::Close`] follows the last bytes.
+///
+/// ```text
+/// client ──bytes──▶ handle_client_data ─┐        ┌─▶ Output::ToUpstream ──▶ upstream
+/// upstream ─bytes─▶ handle_upstream_data ┼─ Session ┼─▶ Output::ToClient ──▶ client
+/// driver answers ─▶ handle_login / handle_upstream_* ┘ └─▶ Output::Event ──▶ driver
+/// ```
+///
+/// # Conversation
+///
+/// 1. The client's startup: SSLRequest is answered `S` ([`Event::StartClientTls`]: the
+///    driver writes the `S`, does the TLS handshake and calls
+///    [`Session::handle_client_tls`]) or `N`; GSSENCRequest is answered `N`; CancelRequest
+///    becomes [`Event::Cancel`] and ends the connection. A StartupMessage of protocol 3.0
+///    or 3.2 has its parameters checked: `replication` is refused; `role`,
+///    `session_authorization` and `gatekit.*` are never accepted; every other run-time
+///    setting, sent as a parameter or as a `-c name=value` switch in `options`, must be in
+///    [`SessionConfig::allowed_settings`]. Other minor versions and `_pq_.` options are
+///    negotiated down with NegotiateProtocolVersion.
+/// 2. The token: the client is asked for a cleartext password, which carries its JWT —
+///    only over TLS, unless the listener is loopback and `allow_plaintext_auth` is set.
+///    [`Event::Authenticate`] asks the driver to verify it and admit the identity; the
+///    answer comes back through [`Session::handle_login`].
+/// 3. The upstream: [`Event::ConnectUpstream`]; the session negotiates TLS per
+///    `upstream_tls` ([`Event::StartUpstreamTls`]) and logs in with the held credential
+///    (SCRAM-SHA-256, MD5, cleartext or none). Only then does the client get
+///    AuthenticationOk, followed by the server's ParameterStatus messages, a
+///    BackendKeyData carrying a key the gateway made up, and ReadyForQuery.
+///    [`Event::Established`] tells the driver both keys so that a later CancelRequest
+///    reaches the right backend.
+/// 4. The relay: messages go both ways whole, one at a time, each checked against its
+///    type's size cap and forwarded as the original bytes. Each statement waits for the
+///    caller's [`Decision`] ([`Event::Statement`]); see [`Decision`] for how a denial
+///    keeps client and server in step.
+///
+/// # Identity inside the database
+///
+/// The upstream StartupMessage carries the held account, the target database, the
+/// client's allowed settings, and in `options` the switches `-c role=…` (the role
+/// `roles` maps the identity's groups to: `SET ROLE` at session start),
+/// `-c gatekit.user=<subject>` and `-c gatekit.groups=<g1,g2>`, which row-level security
+/// policies, triggers and logs can read with `current_setting('gatekit.user')`. Settings
+/// given at startup are the session's defaults, so `RESET ROLE`, `RESET ALL` and
+/// `DISCARD ALL` return to them, and the client sees no statement or reply for them. A
+/// client can still try `SET ROLE` or `SET gatekit.user` by hand: those statements are
+/// decided on like any other (the SQL classifier makes them `dcl`/`admin`).
+///
+/// Any error is fatal and sticky: the client gets an ErrorResponse where the protocol
+/// allows, the upstream a Terminate, the driver [`Event::Close`], and every later call
+/// returns the same error.
+
 pub struct Session {
     config: Arc<SessionConfig>,
     state: State,

@@ -1,32 +1,4 @@
 //! The relay: messages both ways, and the statements the caller decides on.
-//!
-//! # Statements
-//!
-//! Every `Query`, `Parse` and `FunctionCall` from the client becomes an
-//! [`Event::Statement`] and is held, with everything the client sends after it, until the
-//! caller answers with [`Session::handle_decision`]. Backend traffic keeps flowing
-//! meanwhile. An allowed statement is forwarded as the original bytes.
-//!
-//! # Denials, and why the server sees them
-//!
-//! A denied statement does not reach the server, but the server is made to fail in its
-//! place: the gateway sends a `Query` (for a denied `Query` or `FunctionCall`) or a `Parse`
-//! under the same statement name (for a denied `Parse`) whose text is the bare word
-//! `gatekit_denied`. PostgreSQL answers with a syntax error before touching anything, and
-//! the gateway replaces that error with its own `ERROR 42501` naming the rule and the
-//! reason. So a denial behaves exactly like a statement that failed on the server:
-//!
-//! - the ErrorResponse arrives in order, after the answers to earlier pipelined messages;
-//! - an explicit transaction goes to the failed state on both sides, and an implicit one
-//!   (an extended-protocol batch without BEGIN) is rolled back on both sides — the
-//!   client's and the server's view of the transaction never differ;
-//! - in the extended protocol the gateway discards the client's messages up to the next
-//!   `Sync` (forwarding the `Sync`), as the server itself would after an error; a denied
-//!   named statement is never created, so a later `Bind`/`Execute` cannot run it.
-//!
-//! If an earlier message of the same batch already failed on the server, the server skips
-//! the stand-in and the client sees that earlier error only, as it would without the
-//! gateway.
 
 use bytes::Bytes;
 use jiff::Timestamp;
@@ -59,7 +31,7 @@ pub enum StatementKind {
 /// A statement the caller must decide on before it reaches the server.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatementRequest {
-    /// Identifies the answer ([`Session::handle_decision`]).
+    /// Identifies the answer ([`Session::handle_decision`](super::Session::handle_decision)).
     pub id: u64,
     /// Which message carried it.
     pub kind: StatementKind,
@@ -68,6 +40,34 @@ pub struct StatementRequest {
 }
 
 /// The caller's decision on a statement.
+///
+/// # Statements
+///
+/// Every `Query`, `Parse` and `FunctionCall` from the client becomes an
+/// [`Event::Statement`](super::Event::Statement) and is held, with everything the client sends after it, until the
+/// caller answers with [`Session::handle_decision`](super::Session::handle_decision). Backend traffic keeps flowing
+/// meanwhile. An allowed statement is forwarded as the original bytes.
+///
+/// # Denials, and why the server sees them
+///
+/// A denied statement does not reach the server, but the server is made to fail in its
+/// place: the gateway sends a `Query` (for a denied `Query` or `FunctionCall`) or a `Parse`
+/// under the same statement name (for a denied `Parse`) whose text is the bare word
+/// `gatekit_denied`. PostgreSQL answers with a syntax error before touching anything, and
+/// the gateway replaces that error with its own `ERROR 42501` naming the rule and the
+/// reason. So a denial behaves exactly like a statement that failed on the server:
+///
+/// - the ErrorResponse arrives in order, after the answers to earlier pipelined messages;
+/// - an explicit transaction goes to the failed state on both sides, and an implicit one
+///   (an extended-protocol batch without BEGIN) is rolled back on both sides — the
+///   client's and the server's view of the transaction never differ;
+/// - in the extended protocol the gateway discards the client's messages up to the next
+///   `Sync` (forwarding the `Sync`), as the server itself would after an error; a denied
+///   named statement is never created, so a later `Bind`/`Execute` cannot run it.
+///
+/// If an earlier message of the same batch already failed on the server, the server skips
+/// the stand-in and the client sees that earlier error only, as it would without the
+/// gateway.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
     /// Forward it.
@@ -94,7 +94,7 @@ fn deny_message(rule: Option<&str>, reason: &str) -> String {
 }
 
 impl Session {
-    /// The answer to [`Event::Statement`] with the same id.
+    /// The answer to [`Event::Statement`](super::Event::Statement) with the same id.
     pub fn handle_decision(
         &mut self,
         now: Timestamp,
