@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
+use bytes::{Bytes, BytesMut};
 use gatekit_core::Identity;
+use gatekit_core::pg::codec::{CancelKey, ProtocolVersion, encode};
 use gatekit_core::pg::{Decision, Event, Output, Session, SessionConfig, UpstreamTls};
 use jiff::Timestamp;
 use libfuzzer_sys::fuzz_target;
@@ -46,13 +48,36 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut c = SessionConfig::new("fuzz", "app");
-    c.allow_plaintext_auth = mode & 1 == 1;
-    c.loopback_listener = mode & 2 == 2;
+    // Bit 7: start from a logged-in session, so the bytes exercise the relay.
+    let logged_in = mode & 0x80 != 0;
+    c.allow_plaintext_auth = logged_in || mode & 1 == 1;
+    c.loopback_listener = logged_in || mode & 2 == 2;
     c.upstream_tls = if mode & 4 == 4 { UpstreamTls::Prefer } else { UpstreamTls::Disable };
     let now = Timestamp::UNIX_EPOCH;
     let mut s = Session::new(Arc::new(c), now, [5; 36]);
-    let chunk = usize::from(mode >> 3) + 1;
+    let chunk = usize::from((mode >> 3) & 0x0f) + 1;
     let mut out = 0usize;
+    if logged_in {
+        let mut b = BytesMut::new();
+        encode::startup_message(&mut b, ProtocolVersion::V3_0, [("user", "alice")]);
+        encode::password(&mut b, b"token");
+        let _ = s.handle_client_data(now, &b);
+        drain(&mut s, now, &mut out);
+        let mut b = BytesMut::new();
+        encode::authentication_ok(&mut b);
+        encode::backend_key_data(
+            &mut b,
+            &CancelKey {
+                pid: 1,
+                secret: Bytes::from_static(b"abcd"),
+            },
+        );
+        encode::ready_for_query(&mut b, b'I');
+        let _ = s.handle_upstream_data(now, &b);
+        drain(&mut s, now, &mut out);
+        assert!(s.is_ready());
+        out = 0;
+    }
     // Alternate chunks between the client and the server side.
     for (i, piece) in rest.chunks(chunk).enumerate() {
         let r = if i % 3 == 2 {

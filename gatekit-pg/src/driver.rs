@@ -1,5 +1,9 @@
 //! One driver per connection: moves bytes between the sockets and the core session,
 //! carries out its events, and arms its one timer. No protocol logic lives here.
+//!
+//! The loop writes everything the session queued before it reads again, so a peer that
+//! stops reading stops the other direction too (back-pressure), and at most one read
+//! buffer per side plus one batch of output is held per connection.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -88,10 +92,14 @@ pub(crate) async fn drive<G: Gate>(inner: Arc<Inner<G>>, tcp: TcpStream, peer: S
 impl<G: Gate> Driver<G> {
     async fn run(&mut self) {
         let mut cbuf = vec![0u8; READ_BUF];
-        let mut ubuf = vec![0u8; READ_BUF];
+        // Allocated once the upstream exists: a client stuck in the startup costs less.
+        let mut ubuf = Vec::new();
         loop {
             if self.flush_outputs().await == Flow::Stop {
                 return;
+            }
+            if self.upstream.is_some() && ubuf.is_empty() {
+                ubuf.resize(READ_BUF, 0);
             }
             let deadline = self.session.poll_timeout();
             tokio::select! {

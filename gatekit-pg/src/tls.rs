@@ -70,6 +70,11 @@ pub fn self_signed_server_config(
         .map_err(|e| PgGatewayError::SelfSigned(e.to_string()))?;
     let der = ck.cert.der().clone();
     let fp = fingerprint(&der);
+    tracing::info!(
+        fingerprint = %fp,
+        names = ?names,
+        "generated a self-signed certificate for client TLS (SHA-256)"
+    );
     let key = PrivateKeyDer::try_from(ck.signing_key.serialize_der())
         .map_err(|e| PgGatewayError::SelfSigned(e.to_string()))?;
     Ok((server_config(vec![der], key)?, fp))

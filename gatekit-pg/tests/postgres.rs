@@ -281,19 +281,18 @@ async fn cancel_reaches_the_backend(cluster: &Cluster) {
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
-async fn pgbench_extended_through_the_gateway(cluster: &Cluster) {
-    let gw = gateway(&cluster.addr(), plaintext()).await;
+/// Runs `pgbench -S -M extended` for 3 s against a port; returns its tps.
+async fn pgbench(port: u16, user: &str, clients: u32) -> f64 {
     let out = tokio::process::Command::new("pgbench")
-        .args([
-            "-S", "-M", "extended", "-n", "-T", "3", "-c", "4", "-j", "2",
-        ])
+        .args(["-S", "-M", "extended", "-n", "-T", "3", "-j", "2"])
+        .args(["-c", &clients.to_string()])
         .args([
             "-h",
             "127.0.0.1",
             "-p",
-            &gw.port.to_string(),
+            &port.to_string(),
             "-U",
-            "alice",
+            user,
             "shop",
         ])
         .env("PGPASSWORD", ALICE_TOKEN)
@@ -307,18 +306,36 @@ async fn pgbench_extended_through_the_gateway(cluster: &Cluster) {
         "pgbench failed: {stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let tps: f64 = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("tps = "))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no tps in {stdout}"));
-    assert!(tps > 100.0, "{stdout}");
     assert!(
         stdout.contains("number of failed transactions: 0"),
         "{stdout}"
     );
-    eprintln!("pgbench -S -M extended -c 4 through gatekit: {tps:.0} tps");
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no tps in {stdout}"))
+}
+
+async fn pgbench_extended_through_the_gateway(cluster: &Cluster) {
+    let gw = gateway(
+        &cluster.addr(),
+        GwOptions {
+            account: Account::Trust,
+            ..plaintext()
+        },
+    )
+    .await;
+    for clients in [1, 4] {
+        let through = pgbench(gw.port, "alice", clients).await;
+        let direct = pgbench(cluster.port, support::cluster::TRUST_USER, clients).await;
+        assert!(through > 100.0, "{through} tps");
+        eprintln!(
+            "pgbench -S -M extended -c {clients}: direct {direct:.0} tps, through gatekit {through:.0} tps ({:.2}x)",
+            through / direct
+        );
+    }
 }
 
 /// Reads backend messages until EOF; returns their tags and the SQLSTATE of the first error.

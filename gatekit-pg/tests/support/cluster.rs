@@ -79,6 +79,10 @@ fn certificates() -> (String, String, String) {
 
 impl Cluster {
     pub fn start() -> Cluster {
+        assert!(
+            Path::new(BIN).join("initdb").exists(),
+            "PostgreSQL 15 server binaries are needed under {BIN} (Debian: postgresql-15)"
+        );
         let ids = postgres_ids();
         let dir = tempfile::Builder::new()
             .prefix("gatekit-pg-")
