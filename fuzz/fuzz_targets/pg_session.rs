@@ -52,7 +52,11 @@ fuzz_target!(|data: &[u8]| {
     let logged_in = mode & 0x80 != 0;
     c.allow_plaintext_auth = logged_in || mode & 1 == 1;
     c.loopback_listener = logged_in || mode & 2 == 2;
-    c.upstream_tls = if mode & 4 == 4 { UpstreamTls::Prefer } else { UpstreamTls::Disable };
+    c.upstream_tls = if mode & 4 == 4 && !logged_in {
+        UpstreamTls::Prefer
+    } else {
+        UpstreamTls::Disable
+    };
     let now = Timestamp::UNIX_EPOCH;
     let mut s = Session::new(Arc::new(c), now, [5; 36]);
     let chunk = usize::from((mode >> 3) & 0x0f) + 1;
