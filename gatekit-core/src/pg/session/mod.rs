@@ -212,7 +212,6 @@ impl State {
 /// Any error is fatal and sticky: the client gets an ErrorResponse where the protocol
 /// allows, the upstream a Terminate, the driver [`Event::Close`], and every later call
 /// returns the same error.
-
 pub struct Session {
     config: Arc<SessionConfig>,
     state: State,
