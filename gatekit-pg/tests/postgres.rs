@@ -73,6 +73,8 @@ async fn psql_over_tls_sees_role_and_identity(cluster: &Cluster) {
             "-c",
             "RESET ALL",
             "-c",
+            "DISCARD ALL",
+            "-c",
             "SELECT current_user, current_setting('gatekit.user')",
         ],
     )
