@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use support::cluster::Cluster;
-use support::{ALICE_TOKEN, Account, BOB_TOKEN, GwOptions, gateway, psql};
+use support::{ALICE_TOKEN, Account, BOB_TOKEN, GwOptions, gateway, psql, psql_with};
 
 fn plaintext() -> GwOptions {
     GwOptions {
@@ -42,6 +42,9 @@ fn postgres_end_to_end() {
         stalled_startup_times_out(&cluster).await;
         session_events_reach_the_gate(&cluster).await;
         denied_statements_fail_cleanly(&cluster).await;
+        client_tls_from_pem_verified_by_psql(&cluster).await;
+        copy_both_ways_and_a_client_vanishing_mid_copy(&cluster).await;
+        upstream_dying_mid_query_ends_only_that_session(&cluster).await;
     });
 }
 
@@ -258,29 +261,38 @@ async fn each_upstream_account_and_tls_mode(cluster: &Cluster) {
 }
 
 async fn cancel_reaches_the_backend(cluster: &Cluster) {
-    let gw = gateway(&cluster.addr(), plaintext()).await;
-    let (client, conn) = tokio_postgres::connect(
-        &format!(
-            "host=127.0.0.1 port={} user=alice password={ALICE_TOKEN} dbname=shop sslmode=disable",
-            gw.port
-        ),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
-    let token = client.cancel_token();
-    let started = Instant::now();
-    let sleeper = tokio::spawn(async move { client.simple_query("SELECT pg_sleep(10)").await });
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    token.cancel_query(tokio_postgres::NoTls).await.unwrap();
-    let err = sleeper.await.unwrap().unwrap_err();
-    assert_eq!(
-        err.code(),
-        Some(&tokio_postgres::error::SqlState::QUERY_CANCELED),
-        "{err}"
-    );
-    assert!(started.elapsed() < Duration::from_secs(5));
+    for upstream_tls in [UpstreamTls::Disable, UpstreamTls::Require] {
+        let gw = gateway(
+            &cluster.addr(),
+            GwOptions {
+                upstream_tls,
+                ..plaintext()
+            },
+        )
+        .await;
+        let (client, conn) = tokio_postgres::connect(
+            &format!(
+                "host=127.0.0.1 port={} user=alice password={ALICE_TOKEN} dbname=shop sslmode=disable",
+                gw.port
+            ),
+            tokio_postgres::NoTls,
+        )
+        .await
+        .unwrap();
+        tokio::spawn(conn);
+        let token = client.cancel_token();
+        let started = Instant::now();
+        let sleeper = tokio::spawn(async move { client.simple_query("SELECT pg_sleep(10)").await });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+        let err = sleeper.await.unwrap().unwrap_err();
+        assert_eq!(
+            err.code(),
+            Some(&tokio_postgres::error::SqlState::QUERY_CANCELED),
+            "{upstream_tls:?}: {err}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
 }
 
 /// Runs `pgbench -S -M extended` for 3 s against a port; returns its tps.
@@ -549,4 +561,134 @@ async fn denied_statements_fail_cleanly(cluster: &Cluster) {
             .any(|s| s == "DELETE FROM customers WHERE id = $1"),
         "{seen:?}"
     );
+}
+
+async fn client_tls_from_pem_verified_by_psql(cluster: &Cluster) {
+    let (ca, cert, key) = support::cluster::certificates();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_path = dir.path().join("ca.pem");
+    std::fs::write(&ca_path, ca).unwrap();
+    let gw = gateway(
+        &cluster.addr(),
+        GwOptions {
+            client_pem: Some((cert, key)),
+            ..GwOptions::default()
+        },
+    )
+    .await;
+    let extra = format!("sslmode=verify-full sslrootcert={}", ca_path.display());
+    let (ok, out, err) = psql_with(
+        &extra,
+        gw.port,
+        ALICE_TOKEN,
+        "alice",
+        &["-c", "SELECT 1"],
+        "",
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "1");
+}
+
+async fn copy_both_ways_and_a_client_vanishing_mid_copy(cluster: &Cluster) {
+    let gw = gateway(&cluster.addr(), plaintext()).await;
+    let (ok, _, err) = psql_with(
+        "sslmode=disable",
+        gw.port,
+        ALICE_TOKEN,
+        "alice",
+        &["-c", "\\copy imports FROM STDIN WITH (FORMAT csv)"],
+        "1,one\n2,two\n3,\"three, with a comma\"\n",
+    )
+    .await;
+    assert!(ok, "{err}");
+    let (ok, out, err) = psql(
+        gw.port,
+        "disable",
+        ALICE_TOKEN,
+        "alice",
+        &[
+            "-c",
+            "COPY (SELECT id, note FROM imports ORDER BY id) TO STDOUT WITH (FORMAT csv)",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "1,one\n2,two\n3,\"three, with a comma\"\n");
+
+    // A client that starts COPY FROM STDIN, sends half a row and vanishes: the server
+    // aborts the COPY, nothing is imported, the gateway carries on.
+    let mut s = raw_login(gw.port).await;
+    let mut b = BytesMut::new();
+    encode::query(&mut b, "COPY imports FROM STDIN");
+    s.write_all(&b).await.unwrap();
+    let mut buf = BytesMut::new();
+    let mut chunk = [0u8; 1024];
+    'wait: loop {
+        let n = s.read(&mut chunk).await.unwrap();
+        assert!(n > 0);
+        buf.extend_from_slice(&chunk[..n]);
+        while let Some(f) = Frame::decode_backend(&mut buf, &Limits::default()).unwrap() {
+            if f.tag() == b'G' {
+                break 'wait;
+            }
+        }
+    }
+    s.write_all(&[b'd', 0, 0, 0, 9, b'4', b'\t', b'l', b'o', b's'])
+        .await
+        .unwrap();
+    drop(s);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (ok, out, err) = psql(
+        gw.port,
+        "disable",
+        ALICE_TOKEN,
+        "alice",
+        &["-c", "SELECT count(*) FROM imports"],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "3");
+}
+
+async fn upstream_dying_mid_query_ends_only_that_session(cluster: &Cluster) {
+    let gw = gateway(&cluster.addr(), plaintext()).await;
+    let connect = || async {
+        let (client, conn) = tokio_postgres::connect(
+            &format!(
+                "host=127.0.0.1 port={} user=alice password={ALICE_TOKEN} dbname=shop sslmode=disable",
+                gw.port
+            ),
+            tokio_postgres::NoTls,
+        )
+        .await
+        .unwrap();
+        tokio::spawn(conn);
+        client
+    };
+    let victim = connect().await;
+    let bystander = connect().await;
+    let pid: i32 = victim
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let running = tokio::spawn(async move {
+        victim
+            .simple_query("SELECT pg_sleep(10) FROM generate_series(1, 3)")
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cluster.psql_admin("postgres", &format!("SELECT pg_terminate_backend({pid})"));
+    let err = tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("the victim hears of it at once")
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        err.code() == Some(&tokio_postgres::error::SqlState::ADMIN_SHUTDOWN) || err.is_closed(),
+        "{err}"
+    );
+    let row = bystander.query_one("SELECT 8", &[]).await.unwrap();
+    assert_eq!(row.get::<_, i32>(0), 8);
 }

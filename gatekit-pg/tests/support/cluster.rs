@@ -61,7 +61,8 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-fn certificates() -> (String, String, String) {
+/// A certificate for `127.0.0.1` signed by a fresh CA: (CA PEM, cert PEM, key PEM).
+pub fn certificates() -> (String, String, String) {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
     let ca_key = KeyPair::generate().unwrap();
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -188,7 +189,9 @@ impl Cluster {
             "GRANT SELECT ON ALL TABLES IN SCHEMA public TO shop_readonly;
              CREATE TABLE customers (id int PRIMARY KEY, email text);
              INSERT INTO customers SELECT g, 'user' || g || '@example.com' FROM generate_series(1, 1000) g;
-             GRANT SELECT ON customers TO shop_readonly;",
+             GRANT SELECT ON customers TO shop_readonly;
+             CREATE TABLE imports (id int, note text);
+             GRANT SELECT, INSERT ON imports TO shop_readonly;",
         );
     }
 

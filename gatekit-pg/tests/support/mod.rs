@@ -95,6 +95,8 @@ pub struct GwOptions {
     pub ca: Option<String>,
     pub startup_timeout: Duration,
     pub roles: bool,
+    /// Client-facing certificate and key (PEM) instead of a self-signed one.
+    pub client_pem: Option<(String, String)>,
 }
 
 impl Default for GwOptions {
@@ -107,6 +109,7 @@ impl Default for GwOptions {
             ca: None,
             startup_timeout: Duration::from_secs(10),
             roles: true,
+            client_pem: None,
         }
     }
 }
@@ -128,7 +131,11 @@ pub async fn gateway(upstream: &str, o: GwOptions) -> Gw {
         s.roles = vec![("dev".into(), "shop_readonly".into())];
     }
     let mut c = PgGatewayConfig::new(s, "127.0.0.1:0", upstream);
-    if o.client_tls {
+    if let Some((cert, key)) = &o.client_pem {
+        let (tls, _) =
+            gatekit_pg::tls::server_config_from_pem(cert.as_bytes(), key.as_bytes()).unwrap();
+        c.client_tls = Some(tls);
+    } else if o.client_tls {
         let (tls, _) = gatekit_pg::tls::self_signed_server_config(&["localhost".into()]).unwrap();
         c.client_tls = Some(tls);
     }
@@ -155,16 +162,35 @@ pub async fn psql(
     user: &str,
     args: &[&str],
 ) -> (bool, String, String) {
-    let conn = format!("host=127.0.0.1 port={port} dbname=shop user={user} sslmode={sslmode}");
-    let out = tokio::process::Command::new("psql")
+    psql_with(&format!("sslmode={sslmode}"), port, token, user, args, "").await
+}
+
+/// Runs psql with extra connection keywords and standard input.
+pub async fn psql_with(
+    extra: &str,
+    port: u16,
+    token: &str,
+    user: &str,
+    args: &[&str],
+    stdin: &str,
+) -> (bool, String, String) {
+    use tokio::io::AsyncWriteExt;
+    let conn = format!("host=127.0.0.1 port={port} dbname=shop user={user} {extra}");
+    let mut child = tokio::process::Command::new("psql")
         .arg(conn)
         .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
         .args(args)
         .env("PGPASSWORD", token)
         .env("PGCONNECT_TIMEOUT", "10")
-        .output()
-        .await
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).await.unwrap();
+    drop(input);
+    let out = child.wait_with_output().await.unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
