@@ -115,8 +115,11 @@ impl Session {
                             detail: "the server offers no SCRAM-SHA-256".into(),
                         });
                     }
-                    // Channel binding is not used ('n'): the upstream TLS, when on, is
-                    // already authenticated by the driver per `upstream_tls`.
+                    // Channel binding is not offered ('n'): the server is authenticated by
+                    // its certificate under `verify-full`, and by the SCRAM server
+                    // signature checked below in every mode. The client nonce comes from
+                    // postgres-protocol's own OS-seeded generator, the one randomness this
+                    // sans-IO session does not take from its caller.
                     let scram = ScramSha256::new(self.password()?, ChannelBinding::unsupported());
                     encode::sasl_initial_response(
                         &mut self.to_upstream,
