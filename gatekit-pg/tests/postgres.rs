@@ -45,6 +45,7 @@ fn postgres_end_to_end() {
         client_tls_from_pem_verified_by_psql(&cluster).await;
         copy_both_ways_and_a_client_vanishing_mid_copy(&cluster).await;
         upstream_dying_mid_query_ends_only_that_session(&cluster).await;
+        idle_sessions_stay_small(&cluster).await;
     });
 }
 
@@ -691,4 +692,39 @@ async fn upstream_dying_mid_query_ends_only_that_session(cluster: &Cluster) {
     );
     let row = bystander.query_one("SELECT 8", &[]).await.unwrap();
     assert_eq!(row.get::<_, i32>(0), 8);
+}
+
+/// Resident set size of this process, in KiB.
+fn rss_kib() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4
+}
+
+async fn idle_sessions_stay_small(cluster: &Cluster) {
+    const SESSIONS: u64 = 120;
+    let gw = gateway(
+        &cluster.addr(),
+        GwOptions {
+            account: Account::Trust,
+            ..plaintext()
+        },
+    )
+    .await;
+    // Warm up allocator pools and the runtime with a few sessions first.
+    let mut warm = Vec::new();
+    for _ in 0..10 {
+        warm.push(raw_login(gw.port).await);
+    }
+    let before = rss_kib();
+    let mut idle = Vec::new();
+    for _ in 0..SESSIONS {
+        idle.push(raw_login(gw.port).await);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let per = (rss_kib().saturating_sub(before)) / SESSIONS;
+    eprintln!("idle logged-in session: {per} KiB of gateway memory each ({SESSIONS} sessions)");
+    assert!(per <= 64, "{per} KiB per idle session");
+    drop(idle);
+    drop(warm);
 }
