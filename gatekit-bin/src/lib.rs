@@ -4,5 +4,10 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod audit_log;
 pub mod cmd;
 pub mod config;
+pub mod engine;
+pub mod identity;
+pub mod jwks;
+pub mod logging;

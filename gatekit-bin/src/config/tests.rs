@@ -1,5 +1,7 @@
 use std::path::Path;
 
+use gatekit_core::policy::Verdict;
+
 use super::*;
 
 const EXAMPLE: &str = include_str!("../../examples/gatekit.toml");
@@ -33,8 +35,8 @@ fn example_parses_unchanged() {
     assert_eq!(c.rules.len(), 5);
     assert_eq!(c.masks.len(), 1);
     assert_eq!(c.detectors.len(), 2);
-    assert_eq!(c.audit.sync, AuditSync::Interval);
-    assert_eq!(c.policy.default, VerdictName::Allow);
+    assert_eq!(c.audit.sync, crate::audit_log::SyncMode::Interval);
+    assert_eq!(c.policy.default, Verdict::Allow);
     let shop = c.target("shop").unwrap();
     assert_eq!(shop.protocol, gatekit_core::Protocol::Postgres);
     assert_eq!(shop.roles.as_ref().unwrap()["dba"], "shop_admin");
@@ -262,7 +264,45 @@ dir = "audit"
     assert!(c.api.is_none() && c.anomaly.is_none() && c.targets.is_empty());
     assert_eq!(
         c.policy.default,
-        VerdictName::Deny,
+        Verdict::Deny,
         "no [policy] table must fail closed"
     );
+}
+
+#[test]
+fn policy_compile_errors_point_at_the_rule() {
+    let text = edited(
+        "hours = \"Mon-Fri 08:00-18:00 UTC\"",
+        "hours = \"Mon-Fry 08:00-18:00 UTC\"",
+    );
+    let msg = expect_err(&text);
+    assert!(
+        msg.contains("rule \"prod-shell-needs-review\"") && msg.contains("hours"),
+        "{msg}"
+    );
+    let rule_line = line_of(&text, "[[rule]]\nname = \"prod-shell-needs-review\"");
+    assert!(msg.starts_with(&format!("test.toml:{rule_line}:")), "{msg}");
+    let msg = expect_err(&edited(
+        "pattern = \"(?i)systemctl",
+        "pattern = \"(?i)(systemctl",
+    ));
+    assert!(msg.contains("pattern"), "{msg}");
+    let msg = expect_err(&edited("approval = \"once\"", "approval = \"twice\""));
+    assert!(msg.contains("approval"), "{msg}");
+}
+
+#[test]
+fn review_default_and_bad_durations_are_refused() {
+    let msg = expect_err(&edited("default = \"allow\"", "default = \"review\""));
+    assert!(msg.contains("policy.default"), "{msg}");
+    let msg = expect_err(&edited(
+        "review_timeout = \"15m\"",
+        "review_timeout = \"soon\"",
+    ));
+    assert!(msg.contains("policy.review_timeout"), "{msg}");
+    let msg = expect_err(&edited(
+        "Mon-Fri 08:00-19:00 Europe/Berlin",
+        "Mon-Fri 08:00-19:00 Europe/Berlinn",
+    ));
+    assert!(msg.contains("anomaly.business_hours"), "{msg}");
 }

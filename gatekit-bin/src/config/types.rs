@@ -7,9 +7,12 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use gatekit_core::policy::Verdict;
 use gatekit_core::{Class, Protocol};
 use serde::Deserialize;
 use toml::Spanned;
+
+use crate::audit_log::SyncMode;
 
 /// The whole configuration file.
 #[derive(Debug, Deserialize)]
@@ -72,17 +75,6 @@ fn default_groups_claim() -> String {
     "groups".into()
 }
 
-/// `[audit] sync`: when a record counts as written.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AuditSync {
-    /// Write at once, fsync at least every 50 ms.
-    #[default]
-    Interval,
-    /// Forward a command only once its record is fsync'd (group commit).
-    Always,
-}
-
 /// `[audit]`: the hash-chained trail and session recordings.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -91,7 +83,7 @@ pub struct AuditConfig {
     pub dir: PathBuf,
     /// Durability mode.
     #[serde(default)]
-    pub sync: AuditSync,
+    pub sync: SyncMode,
     /// Variable holding the HMAC key of the chain.
     pub key_env: Option<String>,
     /// Rows kept per statement in a session recording.
@@ -146,25 +138,13 @@ pub struct ApiConfig {
     pub tls_key_file: Option<PathBuf>,
 }
 
-/// A verdict as written in config.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum VerdictName {
-    /// Let the command through.
-    Allow,
-    /// Refuse the command.
-    Deny,
-    /// Hold the command for a human approver.
-    Review,
-}
-
 /// `[policy]`: policy-wide settings.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
     /// Verdict when no rule matches (`deny` when the key is left out).
     #[serde(default = "default_verdict")]
-    pub default: VerdictName,
+    pub default: Verdict,
     /// A held command fails after this long (e.g. `15m`).
     #[serde(default = "default_review_timeout")]
     pub review_timeout: Spanned<String>,
@@ -183,8 +163,8 @@ impl Default for PolicyConfig {
     }
 }
 
-fn default_verdict() -> VerdictName {
-    VerdictName::Deny
+fn default_verdict() -> Verdict {
+    Verdict::Deny
 }
 
 fn default_review_timeout() -> Spanned<String> {
@@ -365,7 +345,7 @@ pub struct RuleConfig {
     /// A time window outside which the rule does not match.
     pub hours: Option<String>,
     /// The verdict when the rule matches.
-    pub action: VerdictName,
+    pub action: Verdict,
     /// Why, shown to the client and recorded.
     pub reason: Option<String>,
     /// Groups whose members may approve (for `review`).

@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 
 use gatekit_core::Protocol;
 
-use super::{Config, ConfigError, Source, TargetConfig, VerdictName};
+use gatekit_core::policy::Verdict;
+
+use super::{Config, ConfigError, Source, TargetConfig};
 
 /// Runs every check, returning the first problem found (in file order).
 pub fn validate(config: &Config, src: &Source<'_>) -> Result<(), ConfigError> {
@@ -24,6 +26,7 @@ pub fn validate(config: &Config, src: &Source<'_>) -> Result<(), ConfigError> {
     }
     targets(config, src)?;
     rules(config, src)?;
+    compiled_policy(config, src)?;
     detectors_and_masks(config, src)?;
     for (i, n) in config.notify.iter().enumerate() {
         if n.get_ref().url_env.trim().is_empty() {
@@ -327,14 +330,14 @@ fn rules(config: &Config, src: &Source<'_>) -> Result<(), ConfigError> {
                 }
             }
         }
-        if r.action == VerdictName::Review && r.approvers.is_empty() {
+        if r.action == Verdict::Review && r.approvers.is_empty() {
             return Err(src.invalid(
                 &spanned.span(),
                 key("approvers"),
                 "a review rule needs approvers",
             ));
         }
-        if r.action != VerdictName::Review && (r.approval.is_some() || r.min_approvals.is_some()) {
+        if r.action != Verdict::Review && (r.approval.is_some() || r.min_approvals.is_some()) {
             return Err(src.invalid(
                 &spanned.span(),
                 key("approval"),
@@ -343,6 +346,45 @@ fn rules(config: &Config, src: &Source<'_>) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// Compiles the policy so that patterns, hours, globs and approval scopes are checked at
+/// load time, and errors point at the rule's line.
+fn compiled_policy(config: &Config, src: &Source<'_>) -> Result<(), ConfigError> {
+    if config.policy.default == Verdict::Review {
+        return Err(src.invalid(
+            &(0..0),
+            "policy.default",
+            "`review` cannot be a default (it names no approvers); add a catch-all review rule instead",
+        ));
+    }
+    if let Err(e) = gatekit_core::policy::parse_duration(config.policy.review_timeout.get_ref()) {
+        return Err(src.invalid(
+            &config.policy.review_timeout.span(),
+            "policy.review_timeout",
+            e.to_string(),
+        ));
+    }
+    if let Some(hours) = config
+        .anomaly
+        .as_ref()
+        .and_then(|a| a.business_hours.as_ref())
+    {
+        if let Err(e) = hours.get_ref().parse::<gatekit_core::policy::TimeWindow>() {
+            return Err(src.invalid(&hours.span(), "anomaly.business_hours", e.to_string()));
+        }
+    }
+    match gatekit_core::policy::Policy::compile(config.policy_spec()) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let rule = e.rule_index().and_then(|i| config.rules.get(i));
+            let span = rule.map(|r| r.span()).unwrap_or(0..0);
+            let key = rule
+                .map(|r| format!("rule \"{}\"", r.get_ref().name.get_ref()))
+                .unwrap_or_else(|| "policy".into());
+            Err(src.invalid(&span, key, e.to_string()))
+        }
+    }
 }
 
 /// Built-in masking detector names.
