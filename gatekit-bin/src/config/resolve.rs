@@ -103,10 +103,10 @@ impl Config {
     /// Resolves every credential and file the config names, failing on the first that is
     /// missing, unreadable or empty (and naming its key).
     pub fn resolve_for_serve(&self) -> Result<ServeResources, ConfigError> {
-        if let Some(jwks) = &self.identity.jwks {
-            if let Some(path) = jwks.get_ref().strip_prefix("file:") {
-                self.require_file("identity.jwks", Path::new(path))?;
-            }
+        if let Some(jwks) = &self.identity.jwks
+            && let Some(path) = jwks.get_ref().strip_prefix("file:")
+        {
+            self.require_file("identity.jwks", Path::new(path))?;
         }
         let revoked = match &self.identity.revoked_file {
             Some(p) => {

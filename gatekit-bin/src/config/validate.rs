@@ -263,14 +263,14 @@ fn targets(config: &Config, src: &Source<'_>) -> Result<(), ConfigError> {
                 }
             }
         }
-        if let Some(roles) = &t.roles {
-            if let Some((g, _)) = roles.iter().find(|(g, r)| g.is_empty() || r.is_empty()) {
-                return Err(src.invalid(
-                    &spanned.span(),
-                    key("roles"),
-                    format!("group `{g}` maps to an empty role"),
-                ));
-            }
+        if let Some(roles) = &t.roles
+            && let Some((g, _)) = roles.iter().find(|(g, r)| g.is_empty() || r.is_empty())
+        {
+            return Err(src.invalid(
+                &spanned.span(),
+                key("roles"),
+                format!("group `{g}` maps to an empty role"),
+            ));
         }
     }
     Ok(())
@@ -316,18 +316,18 @@ fn rules(config: &Config, src: &Source<'_>) -> Result<(), ConfigError> {
                     format!("unknown target `{}`", t.get_ref()),
                 ));
             };
-            if let Some(p) = r.protocol {
-                if p != target.protocol {
-                    return Err(src.invalid(
-                        &t.span(),
-                        key("targets"),
-                        format!(
-                            "target `{}` speaks {}, but the rule is for {p}",
-                            t.get_ref(),
-                            target.protocol
-                        ),
-                    ));
-                }
+            if let Some(p) = r.protocol
+                && p != target.protocol
+            {
+                return Err(src.invalid(
+                    &t.span(),
+                    key("targets"),
+                    format!(
+                        "target `{}` speaks {}, but the rule is for {p}",
+                        t.get_ref(),
+                        target.protocol
+                    ),
+                ));
             }
         }
         if r.action == Verdict::Review && r.approvers.is_empty() {
@@ -369,10 +369,9 @@ fn compiled_policy(config: &Config, src: &Source<'_>) -> Result<(), ConfigError>
         .anomaly
         .as_ref()
         .and_then(|a| a.business_hours.as_ref())
+        && let Err(e) = hours.get_ref().parse::<gatekit_core::policy::TimeWindow>()
     {
-        if let Err(e) = hours.get_ref().parse::<gatekit_core::policy::TimeWindow>() {
-            return Err(src.invalid(&hours.span(), "anomaly.business_hours", e.to_string()));
-        }
+        return Err(src.invalid(&hours.span(), "anomaly.business_hours", e.to_string()));
     }
     match gatekit_core::policy::Policy::compile(config.policy_spec()) {
         Ok(_) => Ok(()),

@@ -2,6 +2,7 @@
 //! (including data-modifying CTEs and what `EXPLAIN ANALYZE` executes), the tables and
 //! functions named, and whether the statement narrows its rows with `WHERE`.
 
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
@@ -36,6 +37,7 @@ pub(crate) fn analyze(stmt: &Statement, search_path: &[String], force_where: boo
         suppress: 0,
         suppress_marks: Vec::new(),
         frames: Vec::new(),
+        visible: HashMap::new(),
         skip_relation: None,
         force_where,
     };
@@ -43,10 +45,18 @@ pub(crate) fn analyze(stmt: &Statement, search_path: &[String], force_where: boo
     w.facts
 }
 
+/// The CTEs of one `WITH`. They are visited in order; while CTE k is visited the ones
+/// before it are in scope (and itself when recursive), then all of them in the body. Scope
+/// only widens while a frame lives, so names enter [`Walk::visible`] once each.
 struct CteFrame {
     query: usize,
     names: Vec<String>,
     ctes: Vec<usize>,
+    /// Index of the next CTE query to be visited.
+    next: usize,
+    /// The CTE being visited, if any.
+    current: Option<usize>,
+    /// How many of `names` are in scope.
     visible: usize,
     recursive: bool,
 }
@@ -59,6 +69,8 @@ struct Walk<'a> {
     suppress: usize,
     suppress_marks: Vec<usize>,
     frames: Vec<CteFrame>,
+    /// CTE names in scope, with how many frames bring each.
+    visible: HashMap<String, usize>,
     skip_relation: Option<usize>,
     force_where: bool,
 }
@@ -129,9 +141,32 @@ impl Walk<'_> {
     }
 
     fn is_cte(&self, name: &str) -> bool {
-        self.frames
-            .iter()
-            .any(|f| f.names.iter().take(f.visible).any(|n| n == name))
+        self.visible.contains_key(name)
+    }
+
+    /// Widens the innermost frame's scope to its first `n` names.
+    fn widen(&mut self, n: usize) {
+        let Some(f) = self.frames.last_mut() else {
+            return;
+        };
+        let n = n.min(f.names.len());
+        while f.visible < n {
+            *self.visible.entry(f.names[f.visible].clone()).or_insert(0) += 1;
+            f.visible += 1;
+        }
+    }
+
+    fn pop_frame(&mut self) {
+        if let Some(f) = self.frames.pop() {
+            for name in f.names.iter().take(f.visible) {
+                if let Some(c) = self.visible.get_mut(name) {
+                    *c -= 1;
+                    if *c == 0 {
+                        self.visible.remove(name);
+                    }
+                }
+            }
+        }
     }
 
     fn catalog_target(&self, name: &ObjectName) -> bool {
@@ -368,10 +403,14 @@ impl Visitor for Walk<'_> {
     fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
         let a = addr(q);
         if let Some(f) = self.frames.last_mut()
-            && let Some(k) = f.ctes.iter().position(|c| *c == a)
+            && f.ctes.get(f.next) == Some(&a)
         {
             // Inside CTE k: the earlier ones are visible, and itself when recursive.
-            f.visible = k + usize::from(f.recursive);
+            let k = f.next;
+            f.next += 1;
+            f.current = Some(k);
+            let n = k + usize::from(f.recursive);
+            self.widen(n);
         }
         // `INSERT … VALUES` reads nothing; every other query does.
         let values_only = matches!(q.body.as_ref(), SetExpr::Values(_)) && q.with.is_none();
@@ -402,7 +441,9 @@ impl Visitor for Walk<'_> {
                 .collect();
             self.frames.push(CteFrame {
                 query: a,
-                visible: names.len(),
+                next: 0,
+                current: None,
+                visible: 0,
                 ctes: with
                     .cte_tables
                     .iter()
@@ -418,12 +459,15 @@ impl Visitor for Walk<'_> {
     fn post_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
         let a = addr(q);
         if self.frames.last().is_some_and(|f| f.query == a) {
-            self.frames.pop();
+            self.pop_frame();
         }
         if let Some(f) = self.frames.last_mut()
-            && f.ctes.contains(&a)
+            && let Some(k) = f.current
+            && f.ctes.get(k) == Some(&a)
         {
-            f.visible = f.names.len();
+            // CTE k done: it is in scope for the ones after it and for the body.
+            f.current = None;
+            self.widen(k + 1);
         }
         ControlFlow::Continue(())
     }

@@ -78,6 +78,12 @@ pub const ADMIN_FUNCTIONS: &[&str] = &[
 pub const DYNAMIC_SQL_FUNCTIONS: &[&str] = &[
     "query_to_xml",
     "query_to_xmlschema",
+    "schema_to_xml",
+    "schema_to_xmlschema",
+    "schema_to_xml_and_xmlschema",
+    "database_to_xml",
+    "database_to_xmlschema",
+    "database_to_xml_and_xmlschema",
     "query_to_xml_and_xmlschema",
     "cursor_to_xml",
     "ts_stat",
@@ -101,6 +107,13 @@ const FILE_FUNCTIONS: &[&str] = &[
     "pg_file_unlink",
 ];
 
+/// Functions that read the table named by their first argument.
+const TABLE_FUNCTIONS: &[&str] = &[
+    "table_to_xml",
+    "table_to_xmlschema",
+    "table_to_xml_and_xmlschema",
+];
+
 /// Argument lists examined per statement (each is a linear walk; the cap keeps a statement
 /// of nested calls linear too).
 const MAX_ARG_SCANS: usize = 16;
@@ -120,6 +133,8 @@ pub(crate) struct CallScan {
     pub paths: Vec<String>,
     /// Token indices of string literals holding SQL that a dynamic-SQL function runs.
     pub nested_sql: Vec<usize>,
+    /// Tables named by literal arguments (`table_to_xml('secrets', …)`), unqualified as given.
+    pub table_args: Vec<Vec<String>>,
     /// A `set_config('search_path', …)` seen.
     pub search_path: Option<SearchPathChange>,
 }
@@ -187,6 +202,20 @@ impl Functions {
                 }
             }
             let file = FILE_FUNCTIONS.contains(&name.as_ref());
+            let table = is_call && TABLE_FUNCTIONS.contains(&name.as_ref());
+            if table {
+                match toks
+                    .get(i + 2)
+                    .filter(|t| t.is_str())
+                    .and_then(|_| str_value(src, toks, i + 2))
+                {
+                    Some(v) => out
+                        .table_args
+                        .push(super::settings::parse_search_path(&v.replace('.', ","))),
+                    // A table named by an expression: the gateway cannot tell which.
+                    None => out.classes.insert(Class::Procedural),
+                }
+            }
             if (dynamic || file) && is_call && scans < MAX_ARG_SCANS {
                 scans += 1;
                 for j in literal_args(toks, i + 1) {

@@ -134,6 +134,19 @@ const RESERVED: &[&str] = &[
     "with",
 ];
 
+/// Whether `word` is in [`RESERVED`] (sorted), compared ASCII case-insensitively.
+fn is_reserved(word: &str) -> bool {
+    if word.len() > 17 {
+        return false;
+    }
+    RESERVED
+        .binary_search_by(|probe| {
+            let w = word.bytes().map(|b| b.to_ascii_lowercase());
+            probe.bytes().cmp(w)
+        })
+        .is_ok()
+}
+
 struct P<'a> {
     src: &'a str,
     toks: &'a [Tok],
@@ -182,8 +195,7 @@ impl<'a> P<'a> {
         let t = self.peek()?;
         match t.kind {
             Kind::Ident => {
-                let text = t.text(self.src);
-                if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(text)) {
+                if is_reserved(t.text(self.src)) {
                     return None;
                 }
             }
@@ -516,4 +528,16 @@ fn insert(p: &mut P<'_>) -> Option<Simple> {
         has_where: false,
         functions: std::mem::take(&mut p.functions),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{RESERVED, is_reserved};
+
+    #[test]
+    fn reserved_words_are_sorted_and_found_in_any_case() {
+        assert!(RESERVED.windows(2).all(|w| w[0] < w[1]));
+        assert!(is_reserved("WHERE") && is_reserved("select") && is_reserved("Current_Timestamp"));
+        assert!(!is_reserved("customers") && !is_reserved("wher") && !is_reserved(""));
+    }
 }

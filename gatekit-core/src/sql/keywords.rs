@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use super::lexer::{Kind, StrKind, Tok, ident_value};
 use super::objects::qualify;
-use super::settings::{SearchPathChange, classify_set_family};
+use super::settings::{SearchPathChange, classify_set_family, setting_class};
 use crate::class::{Class, ClassSet};
 
 /// What the key words say about one statement.
@@ -76,7 +76,35 @@ pub(crate) fn classify(
         collect_tables(src, toks, search_path, &mut out.tables);
     }
     out.has_where = toks.iter().any(|t| t.is_kw(src, "where"));
+    if !out.confident {
+        out.classes |= nested_heads(src, toks);
+    }
     out
+}
+
+/// For statements not fully understood: statements opened inside brackets (`COPY (DELETE …)`,
+/// `WITH x AS (UPDATE …)`), taken at their worst since their conditions are not read.
+fn nested_heads(src: &str, toks: &[Tok]) -> ClassSet {
+    let mut c = ClassSet::EMPTY;
+    for w in toks.windows(2) {
+        if w[0].kind != Kind::LParen || w[1].kind != Kind::Ident {
+            continue;
+        }
+        let t = &w[1];
+        if t.is_kw(src, "delete") || t.is_kw(src, "update") {
+            c.insert(Class::Write);
+            c.insert(Class::BulkWrite);
+        } else if t.is_kw(src, "insert") || t.is_kw(src, "merge") {
+            c.insert(Class::Write);
+        } else if t.is_kw(src, "truncate") {
+            c.insert(Class::BulkWrite);
+            c.insert(Class::Destructive);
+        } else if t.is_kw(src, "drop") {
+            c.insert(Class::Ddl);
+            c.insert(Class::Destructive);
+        }
+    }
+    c
 }
 
 fn step(src: &str, toks: &[Tok], extra_settings: &[String], out: &mut Lexical) -> Step {
@@ -182,7 +210,7 @@ fn step(src: &str, toks: &[Tok], extra_settings: &[String], out: &mut Lexical) -
             let confident = kw(1, "owned") && kw(2, "by");
             mk(c, "DROP", confident)
         }
-        "create" | "alter" => create_alter(src, toks, lead, &word),
+        "create" | "alter" => create_alter(src, toks, lead, &word, extra_settings),
         "comment" => mk(set(&[Class::Ddl]), "COMMENT", false),
         "security" if kw(1, "label") => mk(set(&[Class::Ddl]), "SECURITY LABEL", true),
         "import" if kw(1, "foreign") => mk(set(&[Class::Ddl]), "IMPORT FOREIGN SCHEMA", true),
@@ -251,7 +279,13 @@ fn step(src: &str, toks: &[Tok], extra_settings: &[String], out: &mut Lexical) -
     }
 }
 
-fn create_alter(src: &str, toks: &[Tok], lead: usize, word: &str) -> Step {
+fn create_alter(
+    src: &str,
+    toks: &[Tok],
+    lead: usize,
+    word: &str,
+    extra_settings: &[String],
+) -> Step {
     let kw = |i: usize, w: &str| toks.get(lead + i).is_some_and(|t| t.is_kw(src, w));
     let any_kw = |w: &str| toks.iter().any(|t| t.is_kw(src, w));
     let create = word == "create";
@@ -314,6 +348,41 @@ fn create_alter(src: &str, toks: &[Tok], lead: usize, word: &str) -> Step {
     }
     if !create && any_kw("owner") {
         c.insert(Class::Dcl);
+    }
+    // ALTER ROLE/DATABASE/FUNCTION … SET setting: the setting applies to later sessions or
+    // calls, so a protected one counts as changing it.
+    if !create
+        && matches!(
+            obj.as_str(),
+            "role" | "user" | "group" | "database" | "function" | "procedure" | "routine"
+        )
+        && let Some(k) = toks.iter().position(|t| t.is_kw(src, "set"))
+        && let Some(name) = ident_value(src, toks, k + 1)
+    {
+        let name = name.to_ascii_lowercase();
+        let value = toks.get(k + 3).and_then(|t| {
+            if t.is_str() {
+                super::lexer::str_value(src, toks, k + 3).map(Cow::into_owned)
+            } else {
+                Some(t.text(src).to_owned())
+            }
+        });
+        match setting_class(&name, value.as_deref(), extra_settings) {
+            Class::Session => {}
+            other => c.insert(other),
+        }
+    }
+    // Functions in C or internal code, or in an untrusted language, run with the server's
+    // own rights.
+    if create
+        && matches!(obj.as_str(), "function" | "procedure")
+        && let Some(k) = toks.iter().position(|t| t.is_kw(src, "language"))
+        && let Some(lang) = toks
+            .get(k + 1)
+            .map(|t| t.text(src).trim_matches(['\'', '"']).to_ascii_lowercase())
+        && (["c", "internal"].contains(&lang.as_str()) || lang.ends_with('u'))
+    {
+        c.insert(Class::Admin);
     }
     if !create && (any_kw("disable") || any_kw("no")) && any_kw("security") {
         c.insert(Class::Dcl);

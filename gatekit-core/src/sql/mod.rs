@@ -269,6 +269,13 @@ impl SqlClassifier {
                 parsed: !broken,
             });
         }
+        for s in &mut analysis.statements {
+            // A write without a narrowing condition is still a write: rules on `write`
+            // must not be dodged by leaving the WHERE out.
+            if s.classes.contains(Class::BulkWrite) {
+                s.classes.insert(Class::Write);
+            }
+        }
         analysis.parsed = analysis.statements.iter().all(|s| s.parsed);
         analysis
     }
@@ -298,7 +305,17 @@ impl SqlClassifier {
         nesting: usize,
     ) -> (StatementInfo, Option<SearchPathChange>, bool) {
         let extra = &self.options.extra_protected_settings;
-        let lex = keywords::classify(src, toks, search_path, extra);
+        // The common simple statements, and those whose small grammar the key words already
+        // read completely, need no parser.
+        let simple = if parsable && self.fast_path {
+            fastpath::read(src, toks, search_path)
+        } else {
+            None
+        };
+        let lex = match simple {
+            Some(_) => keywords::Lexical::default(),
+            None => keywords::classify(src, toks, search_path, extra),
+        };
         let mut info = StatementInfo {
             tag: lex.tag,
             classes: ClassSet::EMPTY,
@@ -309,13 +326,6 @@ impl SqlClassifier {
             parsed: false,
         };
         let mut over_budget = false;
-        // The common simple statements, and those whose small grammar the key words already
-        // read completely, need no parser.
-        let simple = if parsable && self.fast_path {
-            fastpath::read(src, toks, search_path)
-        } else {
-            None
-        };
         let token_only =
             self.fast_path && parsable && lex.confident && TOKEN_ONLY_TAGS.contains(&lex.tag);
         let tokens = if simple.is_some() || token_only {
@@ -366,6 +376,12 @@ impl SqlClassifier {
             info.parsed = lex.confident;
         }
         let calls = self.functions.scan(src, toks, extra);
+        for parts in &calls.table_args {
+            let t = objects::qualify(parts, search_path, false);
+            if !info.tables.contains(&t) {
+                info.tables.push(t);
+            }
+        }
         info.classes |= calls.classes;
         for p in calls.paths {
             if !info.paths.contains(&p) {

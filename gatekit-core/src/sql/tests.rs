@@ -52,7 +52,28 @@ fn non_ascii_whitespace_is_part_of_a_name_as_the_server_reads_it() {
     );
     let c = a.classes();
     assert!(c.contains(Class::BulkWrite), "{c:?}");
-    assert!(!c.contains(Class::Write), "{c:?}");
+    assert!(!a.statements[0].has_where, "{:?}", a.statements[0]);
+}
+
+#[test]
+fn bulk_writes_are_writes_too() {
+    for sql in [
+        "DELETE FROM t",
+        "UPDATE t SET a = 1",
+        "TRUNCATE t",
+        "DELETE FROM t WHERE 1=1",
+    ] {
+        let c = classes(sql.as_bytes());
+        assert!(
+            c.contains(Class::BulkWrite) && c.contains(Class::Write),
+            "{sql}: {c:?}"
+        );
+    }
+    let narrow = classes(b"DELETE FROM t WHERE id = 1");
+    assert!(
+        narrow.contains(Class::Write) && !narrow.contains(Class::BulkWrite),
+        "{narrow:?}"
+    );
 }
 
 #[test]
@@ -447,4 +468,15 @@ proptest! {
         let b = full.classify(sql.as_bytes(), &ctx);
         prop_assert_eq!(a, b, "{}", sql);
     }
+}
+
+#[test]
+fn many_ctes_stay_linear() {
+    let mut sql = String::from("WITH c0 AS (SELECT * FROM t)");
+    for i in 1..3000 {
+        sql.push_str(&format!(", c{i} AS (SELECT * FROM c{})", i - 1));
+    }
+    sql.push_str(" SELECT * FROM c2999, secrets");
+    let a = classifier().classify(sql.as_bytes(), &SqlContext::default());
+    assert_eq!(a.classification().objects, ["public.t", "public.secrets"]);
 }

@@ -2,11 +2,11 @@
 ## Format: `== classes | objects [| escaped]` then the statement; `##` lines are comments.
 
 ## ---- case, whitespace, comments
-== bulk-write | public.t
+== write, bulk-write | public.t
 dElEtE FrOm t
-== bulk-write | public.t
+== write, bulk-write | public.t
 DELETE/**/FROM/**/t
-== bulk-write | public.t | escaped
+== write, bulk-write | public.t | escaped
 DELETE\tFROM\n\n   t\r\n
 == read |
 /* DROP TABLE x */ SELECT 1
@@ -24,9 +24,9 @@ SELECT 1 -- ; DROP TABLE t
 SELECT 1 +--comment\n 2
 == read, ddl, destructive | public.t
 SELECT 1;DROP TABLE t
-== read, bulk-write | public.t
+== read, write, bulk-write | public.t
 SELECT 1;;;DELETE FROM t;
-== read, bulk-write | public.t
+== read, write, bulk-write | public.t
   SELECT 1 ;
   DELETE FROM t
 == read, ddl, destructive | public.t
@@ -68,6 +68,7 @@ SELECT "DROP" FROM (SELECT 1 AS "DROP") x
 SELECT 1 AS "DELETE FROM t"
 
 ## ---- literals that end where the server says, not where they look like ending
+## (PostgreSQL 15, one simple query each: the first three and the COPY case drop `t`.)
 == read, ddl, destructive | public.t
 SELECT 'a\'; DROP TABLE t; --'
 == read, ddl, destructive | public.t
@@ -98,7 +99,7 @@ SELECT * FROM "pg_catalog"."pg_authid"
 SELECT * FROM public."Secrets"
 == read, unparsed | public.t
 SELECT * FROM U&"\0074"
-== bulk-write, unparsed | public.t
+== write, bulk-write, unparsed | public.t
 DELETE FROM U&"\0074"
 == unparsed | public.t
 "DELETE" FROM t
@@ -144,7 +145,7 @@ SELECT set_config('session_replication_role', 'replica', false)
 PREPARE p AS SELECT pg_read_file($1)
 
 ## ---- what runs inside EXPLAIN and CTEs
-== read, bulk-write | public.t
+== read, write, bulk-write | public.t
 EXPLAIN ANALYZE WITH d AS (DELETE FROM t RETURNING 1) SELECT 1
 == read | public.t
 EXPLAIN WITH d AS (DELETE FROM t RETURNING 1) SELECT 1
@@ -152,9 +153,9 @@ EXPLAIN WITH d AS (DELETE FROM t RETURNING 1) SELECT 1
 EXPLAIN (ANALYZE off) DELETE FROM t
 == read | public.t
 EXPLAIN (ANALYZE false, VERBOSE) DELETE FROM t
-== read, bulk-write | public.t
+== read, write, bulk-write | public.t
 EXPLAIN (analyse) delete from t
-== read, bulk-write | public.t
+== read, write, bulk-write | public.t
 SELECT * FROM (WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d) x
 == write, bulk-write, read | public.a public.b
 WITH d AS (DELETE FROM a RETURNING *) INSERT INTO b SELECT * FROM d
@@ -170,13 +171,13 @@ WITH RECURSIVE t AS (SELECT 1 UNION SELECT * FROM t) SELECT * FROM t
 WITH a AS (SELECT * FROM a), b AS (SELECT * FROM a) SELECT * FROM b
 
 ## ---- conditions that narrow nothing
-== bulk-write | public.t
+== write, bulk-write | public.t
 DELETE FROM t WHERE true
-== bulk-write | public.t
+== write, bulk-write | public.t
 DELETE FROM t WHERE 1 = 1
-== bulk-write | public.t
+== write, bulk-write | public.t
 UPDATE t SET a = 1 WHERE 'x' = 'x' OR false
-== bulk-write | public.t
+== write, bulk-write | public.t
 DELETE FROM t WHERE NOT false AND 2 > 1
 == write | public.t
 DELETE FROM t WHERE id = id
@@ -242,3 +243,39 @@ COMMENT ON TABLE t IS 'pg_read_file'
 SELECT * FROM t WHERE status = 'truncated' LIMIT 1
 == read |
 SELECT 'a' || 'b' || 'c'
+
+## ---- rights and settings that outlive the statement
+== ddl, procedural, admin |
+CREATE FUNCTION f() RETURNS int LANGUAGE c AS '/tmp/x.so', 'f'
+== ddl, procedural, admin |
+CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE plpython3u AS $$ import os $$
+== ddl, procedural, admin |
+CREATE FUNCTION f(text) RETURNS text LANGUAGE internal AS 'pg_read_file_v2'
+== dcl, admin |
+ALTER ROLE bob SET standard_conforming_strings = off
+== dcl, admin |
+ALTER USER bob SET log_statement = 'none'
+== ddl, admin, unparsed |
+ALTER DATABASE shop SET log_statement = 'none'
+== dcl |
+ALTER ROLE bob SET search_path = app
+
+## ---- data read through names in strings
+== read | app.secrets
+SELECT table_to_xml('app.secrets', true, true, '')
+== read | public.secrets
+SELECT table_to_xmlschema('secrets', true, true, '')
+== read, procedural |
+SELECT schema_to_xml('app', true, true, '')
+== read, procedural |
+SELECT database_to_xml(true, true, '')
+== read, procedural | public.t
+SELECT table_to_xml(name, true, true, '') FROM t
+== read, write, bulk-write | public.t
+COPY (DELETE FROM t RETURNING *) TO STDOUT
+== ddl, write, bulk-write | public.t public.audit
+CREATE RULE r AS ON INSERT TO t DO ALSO DELETE FROM audit
+== ddl, admin | public.t
+ALTER TABLE t DISABLE TRIGGER ALL
+== ddl, read | public.mv public.t
+CREATE MATERIALIZED VIEW mv AS SELECT * FROM t

@@ -208,37 +208,37 @@ ANALYZE t
 NOTIFY events, 'hello'
 
 ## ---- bulk-write
-== bulk-write | public.orders
+== write, bulk-write | public.orders
 DELETE FROM orders
-== bulk-write | public.orders
+== write, bulk-write | public.orders
 DELETE FROM ONLY orders
-== bulk-write | public.orders
+== write, bulk-write | public.orders
 delete from orders returning *
-== bulk-write, read | public.t public.u
+== write, bulk-write, read | public.t public.u
 DELETE FROM t USING u
-== bulk-write | public.accounts
+== write, bulk-write | public.accounts
 UPDATE accounts SET balance = 0
-== bulk-write | public.accounts
+== write, bulk-write | public.accounts
 UPDATE ONLY accounts SET balance = 0
-== bulk-write, read | public.t public.u
+== write, bulk-write, read | public.t public.u
 UPDATE t SET a = u.a FROM u
-== bulk-write, read | public.t
+== write, bulk-write, read | public.t
 UPDATE t SET a = (SELECT max(a) FROM t)
-== bulk-write, destructive | public.orders
+== write, bulk-write, destructive | public.orders
 TRUNCATE orders
-== bulk-write, destructive | public.a public.b
+== write, bulk-write, destructive | public.a public.b
 TRUNCATE TABLE a, b RESTART IDENTITY CASCADE
 == write, bulk-write, read | public.target public.source
 MERGE INTO target t USING source s ON t.id = s.id WHEN MATCHED THEN DELETE
-== read, bulk-write | public.t
+== read, write, bulk-write | public.t
 WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d
-== read, bulk-write | public.t
+== read, write, bulk-write | public.t
 WITH u AS (UPDATE t SET a = 1 RETURNING *) SELECT count(*) FROM u
-== read, bulk-write | public.t
+== read, write, bulk-write | public.t
 EXPLAIN ANALYZE DELETE FROM t
-== read, bulk-write | public.t
+== read, write, bulk-write | public.t
 EXPLAIN (ANALYZE, BUFFERS) UPDATE t SET a = 1
-== read, bulk-write | public.t
+== read, write, bulk-write | public.t
 EXPLAIN (ANALYZE TRUE) DELETE FROM t
 
 ## ---- ddl
@@ -430,7 +430,7 @@ SELECT set_config($1, $2, false)
 SELECT set_config('application_name', 'x', false)
 == read, admin, procedural |
 SELECT * FROM dblink('dbname=postgres', 'select 1') AS t(a int)
-== read, admin, procedural, bulk-write | public.t
+== read, admin, procedural, write, bulk-write | public.t
 SELECT dblink_exec('dbname=postgres', 'DELETE FROM t')
 == write, admin | pg_catalog.pg_settings
 UPDATE pg_settings SET setting = 'postgres' WHERE name = 'role'
@@ -448,7 +448,7 @@ CALL refresh_all()
 CALL app.do_it(1, 'x')
 == procedural, read | public.t
 PREPARE q(int) AS SELECT * FROM t WHERE id = $1
-== procedural, bulk-write | public.t
+== procedural, write, bulk-write | public.t
 PREPARE wipe AS DELETE FROM t
 == procedural |
 EXECUTE q(1)
@@ -460,7 +460,7 @@ CREATE OR REPLACE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $body$ BEGIN 
 CREATE PROCEDURE p() LANGUAGE plpgsql AS $$ BEGIN COMMIT; END $$
 == read, procedural |
 SELECT query_to_xml('select 1', true, true, '')
-== read, procedural, bulk-write | public.t
+== read, procedural, write, bulk-write | public.t
 SELECT query_to_xml('delete from t', true, true, '')
 == read, procedural | public.apod
 SELECT * FROM ts_stat('SELECT vector FROM apod')
@@ -468,7 +468,7 @@ SELECT * FROM ts_stat('SELECT vector FROM apod')
 ## ---- scripts: the union of their statements
 == session, write | public.accounts
 BEGIN; UPDATE accounts SET balance = balance - 1 WHERE id = 1; COMMIT
-== read, bulk-write | public.a public.b
+== read, write, bulk-write | public.a public.b
 SELECT * FROM a; DELETE FROM b
 == session, read, ddl, destructive | public.t
 BEGIN; SELECT 1; DROP TABLE t; COMMIT;

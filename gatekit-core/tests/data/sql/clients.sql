@@ -18,7 +18,7 @@ INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES ($1, $2, $3, $4
 END;
 == read | public.pgbench_branches
 select count(*) from pgbench_branches
-== bulk-write, destructive | public.pgbench_history
+== write, bulk-write, destructive | public.pgbench_history
 truncate pgbench_history
 == write | public.pgbench_branches
 vacuum pgbench_branches

@@ -54,13 +54,18 @@ CREATE LANGUAGE plperlu
 FOO BAR
 == unparsed |
 SELEC 1
-== bulk-write, unparsed |
+== write, bulk-write, unparsed |
 DELETE t
 == ddl, destructive, unparsed |
 DROP TABLE
-== bulk-write, destructive, unparsed |
+== write, bulk-write, destructive, unparsed |
 TRUNCATE
 == unparsed, read |
 XYZ; SELECT 1
 == read, unparsed |
 SELECT FROM WHERE
+== read, write, bulk-write, unparsed | public.t
+COPY (DELETE FROM U&"\0074" RETURNING *) TO STDOUT
+## Read from tokens, CTE names are reported as tables too: more objects, never fewer.
+== read, write, unparsed | public.t public.x
+WITH x AS (INSERT INTO U&"\0074" VALUES (1) RETURNING *) SELECT * FROM x
