@@ -1,11 +1,28 @@
-//! A throwaway PostgreSQL 15 cluster for the test binary: initdb'd in a temp dir as the
-//! `postgres` user, listening on a free loopback port, with SCRAM, MD5 and trust accounts,
-//! TLS on, and stopped (`pg_ctl stop -m immediate`) on drop.
+//! A throwaway PostgreSQL cluster (15 on this machine) for the test binary: initdb'd in a
+//! temp dir (as the `postgres` user when run as root), listening on a free loopback port,
+//! with SCRAM, MD5 and trust accounts, TLS on, and stopped (`pg_ctl stop -m immediate`) on
+//! drop.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub const BIN: &str = "/usr/lib/postgresql/15/bin";
+/// The server binaries: the newest `/usr/lib/postgresql/N/bin` (Debian's layout).
+pub fn bin() -> PathBuf {
+    let mut dirs: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let v = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((v, bin))
+        })
+        .collect();
+    dirs.sort();
+    dirs.pop()
+        .map(|(_, b)| b)
+        .expect("PostgreSQL server binaries under /usr/lib/postgresql/N/bin (Debian: postgresql)")
+}
 pub const SCRAM_USER: &str = "app_scram";
 pub const SCRAM_PASSWORD: &str = "scram-pw-123";
 pub const MD5_USER: &str = "app_md5";
@@ -31,10 +48,21 @@ fn run(cmd: &mut Command) -> Output {
     out
 }
 
+/// Runs a server program as the `postgres` user (initdb and postgres refuse root).
 fn as_postgres(program: &str) -> Command {
-    let mut c = Command::new("runuser");
-    c.args(["-u", "postgres", "--", &format!("{BIN}/{program}")]);
-    c
+    let path = bin().join(program);
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(path);
+        c
+    } else {
+        Command::new(path)
+    }
+}
+
+fn is_root() -> bool {
+    let out = run(Command::new("id").arg("-u"));
+    String::from_utf8_lossy(&out.stdout).trim() == "0"
 }
 
 fn postgres_ids() -> (u32, u32) {
@@ -80,16 +108,15 @@ pub fn certificates() -> (String, String, String) {
 
 impl Cluster {
     pub fn start() -> Cluster {
-        assert!(
-            Path::new(BIN).join("initdb").exists(),
-            "PostgreSQL 15 server binaries are needed under {BIN} (Debian: postgresql-15)"
-        );
-        let ids = postgres_ids();
+        // As root the server runs as `postgres`, which must own its files.
+        let owner = is_root().then(postgres_ids);
         let dir = tempfile::Builder::new()
             .prefix("gatekit-pg-")
             .tempdir()
             .unwrap();
-        chown(dir.path(), ids);
+        if let Some(ids) = owner {
+            chown(dir.path(), ids);
+        }
         let data = dir.path().join("data");
         run(as_postgres("initdb").arg("-D").arg(&data).args([
             "-U",
@@ -104,7 +131,9 @@ impl Cluster {
         for (name, body) in [("server.crt", &cert), ("server.key", &key)] {
             let p = data.join(name);
             std::fs::write(&p, body).unwrap();
-            chown(&p, ids);
+            if let Some(ids) = owner {
+                chown(&p, ids);
+            }
             std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o600))
                 .unwrap();
         }
