@@ -8,6 +8,7 @@ pub mod audit_log;
 pub mod cmd;
 pub mod config;
 pub mod engine;
+pub mod gate;
 pub mod identity;
 pub mod jwks;
 pub mod logging;

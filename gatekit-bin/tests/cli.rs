@@ -374,3 +374,180 @@ fn every_subcommand_help_shows_an_example() {
         );
     }
 }
+
+#[path = "../../gatekit-pg/tests/support/cluster.rs"]
+#[allow(dead_code)]
+mod cluster;
+
+/// Waits until something listens on `addr`.
+fn wait_listening(addr: &str, child: &mut std::process::Child) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "gatekit serve exited early"
+        );
+        assert!(Instant::now() < deadline, "nothing listens on {addr}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn psql(port: u16, token: &str, sql: &str) -> (i32, String, String) {
+    run(Command::new(cluster::bin().join("psql"))
+        .env("PGPASSWORD", token)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .arg(format!(
+            "host=127.0.0.1 port={port} user=alice dbname=shop sslmode=require"
+        ))
+        .args(["-X", "-v", "ON_ERROR_STOP=1", "-Atc", sql]))
+}
+
+#[test]
+fn serve_judges_real_postgres_traffic_and_records_it() {
+    let pg = cluster::Cluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = cluster::free_port();
+    let config = dev_config(
+        dir.path(),
+        &format!(
+            r#"
+[[target]]
+name = "shop"
+protocol = "postgres"
+listen = "127.0.0.1:{port}"
+upstream = "{upstream}"
+database = "shop"
+user = "{user}"
+password_env = "GK_TEST_DB_PASSWORD"
+upstream_tls = "require"
+allow_groups = ["dev"]
+roles = {{ dev = "shop_readonly" }}
+
+[[rule]]
+name = "no-bulk-writes"
+groups = ["dev"]
+classes = ["bulk-write"]
+action = "deny"
+reason = "bulk writes are not allowed for developers"
+
+[[rule]]
+name = "risky-needs-review"
+groups = ["dev"]
+classes = ["ddl", "dcl", "admin", "destructive", "procedural", "unparsed"]
+action = "review"
+approvers = ["dba"]
+"#,
+            upstream = pg.addr(),
+            user = cluster::SCRAM_USER,
+        ),
+    );
+    let mut child = gatekit()
+        .env("GK_TEST_SECRET", SECRET)
+        .env("GK_TEST_DB_PASSWORD", cluster::SCRAM_PASSWORD)
+        .args(["--log-format", "json", "serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_listening(&format!("127.0.0.1:{port}"), &mut child);
+    let mint = |groups: &[&str]| {
+        let mut c = gatekit();
+        c.env("GK_TEST_SECRET", SECRET)
+            .args(["token", "--config"])
+            .arg(&config)
+            .args(["--sub", "alice"]);
+        for g in groups {
+            c.args(["--group", g]);
+        }
+        let (code, out, err) = run(&mut c);
+        assert_eq!(code, 0, "{err}");
+        out.trim().to_owned()
+    };
+    let dev = mint(&["dev"]);
+
+    let (code, out, err) = psql(port, &dev, "SELECT count(*) FROM customers");
+    assert_eq!((code, out.trim()), (0, "1000"), "{err}");
+    // The held role applies: the session runs as shop_readonly, as the human alice.
+    let (code, out, err) = psql(
+        port,
+        &dev,
+        "SELECT current_user, current_setting('gatekit.user')",
+    );
+    assert_eq!((code, out.trim()), (0, "shop_readonly|alice"), "{err}");
+
+    let (code, _, err) = psql(port, &dev, "DELETE FROM customers");
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("no-bulk-writes") && err.contains("bulk writes are not allowed"),
+        "{err}"
+    );
+    let (code, _, err) = psql(
+        port,
+        &dev,
+        "/* just looking */ ALTER TABLE customers ADD COLUMN note text",
+    );
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("risky-needs-review") && err.contains("dba"),
+        "{err}"
+    );
+    // Nothing reached the server.
+    assert_eq!(
+        pg.psql_admin("shop", "SELECT count(*) FROM customers")
+            .trim(),
+        "1000"
+    );
+    assert_eq!(
+        pg.psql_admin("shop", "SELECT count(*) FROM information_schema.columns WHERE column_name = 'note' AND table_name = 'customers'").trim(),
+        "0"
+    );
+
+    // Outside allow_groups, and a bad token: refused at login.
+    let (code, _, err) = psql(port, &mint(&["marketing"]), "SELECT 1");
+    assert_ne!(code, 0, "{err}");
+    let (code, _, err) = psql(port, "not-a-token", "SELECT 1");
+    assert_ne!(code, 0, "{err}");
+    assert!(!err.contains(SECRET));
+
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        !log.contains(cluster::SCRAM_PASSWORD) && !log.contains(&dev),
+        "a credential leaked into the log"
+    );
+
+    let (code, out, err) = run(gatekit().args(["audit", "verify", "--config"]).arg(&config));
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = run(gatekit()
+        .args(["audit", "search", "--json", "--verdict", "deny", "--config"])
+        .arg(&config));
+    assert_eq!(code, 0, "{err}");
+    let denied: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        denied
+            .iter()
+            .any(|r| r["command"] == "DELETE FROM customers" && r["rule"] == "no-bulk-writes"),
+        "{out}"
+    );
+    let (_, all, _) = run(gatekit()
+        .args(["audit", "search", "--json", "--user", "alice", "--config"])
+        .arg(&config));
+    for kind in ["session_start", "session_end", "command"] {
+        assert!(
+            all.contains(&format!("\"event\":\"{kind}\"")),
+            "no {kind} record:\n{all}"
+        );
+    }
+}

@@ -39,7 +39,14 @@ fn example_parses_unchanged() {
     assert_eq!(c.policy.default, Verdict::Allow);
     let shop = c.target("shop").unwrap();
     assert_eq!(shop.protocol, gatekit_core::Protocol::Postgres);
-    assert_eq!(shop.roles.as_ref().unwrap()["dba"], "shop_admin");
+    assert_eq!(
+        shop.roles.as_ref().unwrap().0,
+        [
+            ("dev".to_owned(), "shop_readonly".to_owned()),
+            ("dba".to_owned(), "shop_admin".to_owned())
+        ],
+        "roles keep file order"
+    );
     assert_eq!(
         c.path(Path::new("jwks.json")),
         Path::new("/etc/gatekit/jwks.json")

@@ -300,8 +300,9 @@ pub struct TargetConfig {
     pub tls_key_file: Option<PathBuf>,
     /// PostgreSQL: accept the token without TLS on a loopback listener.
     pub allow_plaintext_auth: Option<bool>,
-    /// PostgreSQL: group → upstream role, applied with `SET ROLE` after login.
-    pub roles: Option<BTreeMap<String, String>>,
+    /// PostgreSQL: group → upstream role, applied after login; the first entry (in file
+    /// order) whose group the user holds picks the role.
+    pub roles: Option<RoleMap>,
     /// SSH: private key the gateway logs in with.
     pub key_file: Option<PathBuf>,
     /// SSH: pinned upstream host keys.
@@ -406,4 +407,31 @@ pub struct MaskConfig {
     /// Groups that see raw values.
     #[serde(default)]
     pub exempt_groups: Vec<String>,
+}
+
+/// `roles = { group = "role", … }`, in file order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoleMap(pub Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for RoleMap {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RoleMap;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a table of group = \"role\"")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RoleMap, A::Error> {
+                let mut out = Vec::new();
+                while let Some((group, role)) = map.next_entry::<String, String>()? {
+                    out.push((group, role));
+                }
+                Ok(RoleMap(out))
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
 }

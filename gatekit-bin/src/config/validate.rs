@@ -264,7 +264,7 @@ fn targets(config: &Config, src: &Source<'_>) -> Result<(), ConfigError> {
             }
         }
         if let Some(roles) = &t.roles
-            && let Some((g, _)) = roles.iter().find(|(g, r)| g.is_empty() || r.is_empty())
+            && let Some((g, _)) = roles.0.iter().find(|(g, r)| g.is_empty() || r.is_empty())
         {
             return Err(src.invalid(
                 &spanned.span(),
