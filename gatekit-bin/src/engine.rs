@@ -44,6 +44,11 @@ impl Engine {
         &self.policy
     }
 
+    /// The SQL classifier.
+    pub fn sql(&self) -> &SqlClassifier {
+        &self.sql
+    }
+
     /// Classifies one command of `protocol`. Protocols without a classifier in this build
     /// yield `unparsed`, which rules treat as opaque.
     pub fn classify(&self, protocol: Protocol, command: &[u8]) -> Classification {

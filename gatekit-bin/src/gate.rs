@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use gatekit_core::audit::{AuditEvent, CommandEvent, SessionEndEvent, SessionStartEvent};
 use gatekit_core::identity::Verifier;
 use gatekit_core::policy::{Request, Verdict};
-use gatekit_core::sql::redact_secrets;
+use gatekit_core::sql::{ClassifierCache, SqlContext, redact_secrets};
 use gatekit_core::{Identity, Protocol};
 use gatekit_pg::{Gate, LoginAttempt, LoginRefusal, SessionEnd, SessionInfo, StatementRequest};
 use jiff::Timestamp;
@@ -37,12 +37,25 @@ pub struct TargetGate {
     sessions: Mutex<HashMap<String, Arc<Counters>>>,
 }
 
-/// Per-session state: the identity shared by its records, and its counts.
+/// Per-session state: the identity shared by its records, its counts, and what SQL
+/// classification needs to remember.
 struct Counters {
     identity: Arc<Identity>,
     commands: AtomicU64,
     denied: AtomicU64,
+    sql: Mutex<SqlState>,
 }
+
+/// The session's tracked `search_path` (so objects are qualified as the server resolves
+/// them) and its classification cache (prepared statements repeat).
+struct SqlState {
+    search_path: Vec<String>,
+    cache: ClassifierCache,
+}
+
+/// Statements cached per session, and the longest statement cached.
+const CACHE_ENTRIES: usize = 256;
+const CACHE_STATEMENT_BYTES: usize = 16 * 1024;
 
 impl TargetGate {
     /// A gate for `target` speaking `protocol`.
@@ -64,6 +77,10 @@ impl TargetGate {
             identity: Arc::new(session.identity.clone()),
             commands: AtomicU64::new(0),
             denied: AtomicU64::new(0),
+            sql: Mutex::new(SqlState {
+                search_path: Vec::new(),
+                cache: ClassifierCache::new(CACHE_ENTRIES, CACHE_STATEMENT_BYTES),
+            }),
         });
         map.insert(session.id.clone(), Arc::clone(&c));
         c
@@ -101,7 +118,13 @@ impl Gate for TargetGate {
         let started = std::time::Instant::now();
         let now = Timestamp::now();
         let engine = &self.shared.engine;
-        let classification = engine.classify(self.protocol, &statement.sql);
+        let state = self.counters(session);
+        let analysis = {
+            let mut sql = state.sql.lock().unwrap_or_else(PoisonError::into_inner);
+            let SqlState { search_path, cache } = &mut *sql;
+            cache.get_or_classify(engine.sql(), &statement.sql, &SqlContext { search_path })
+        };
+        let classification = analysis.classification();
         let text = String::from_utf8_lossy(&statement.sql);
         let decision = engine.policy().decide(&Request {
             identity: &session.identity,
@@ -124,7 +147,7 @@ impl Gate for TargetGate {
             ),
             v => (v, decision.reason.to_string()),
         };
-        let counters = self.counters(session);
+        let counters = state;
         counters.commands.fetch_add(1, Ordering::Relaxed);
         let record = AuditEvent::Command(CommandEvent {
             session: session.id.as_str().into(),
@@ -153,7 +176,19 @@ impl Gate for TargetGate {
             };
         }
         match verdict {
-            Verdict::Allow => gatekit_pg::Decision::Allow,
+            Verdict::Allow => {
+                // Later statements are qualified through the search_path this one sets.
+                // (`SET LOCAL` is tracked as if it outlived the transaction: objects may then
+                // be qualified under the newer path, never left unqualified.)
+                if let Some(change) = &analysis.search_path {
+                    counters
+                        .sql
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .search_path = change.schemas.clone();
+                }
+                gatekit_pg::Decision::Allow
+            }
             _ => {
                 counters.denied.fetch_add(1, Ordering::Relaxed);
                 gatekit_pg::Decision::Deny {

@@ -431,6 +431,12 @@ action = "deny"
 reason = "bulk writes are not allowed for developers"
 
 [[rule]]
+name = "vault-is-off-limits"
+objects = ["vault.*"]
+action = "deny"
+reason = "the vault schema holds secrets"
+
+[[rule]]
 name = "risky-needs-review"
 groups = ["dev"]
 classes = ["ddl", "dcl", "admin", "destructive", "procedural", "unparsed"]
@@ -502,6 +508,23 @@ approvers = ["dba"]
         pg.psql_admin("shop", "SELECT count(*) FROM information_schema.columns WHERE column_name = 'note' AND table_name = 'customers'").trim(),
         "0"
     );
+
+    // The session's search_path is tracked: a later unqualified name resolves into it.
+    let script = dir.path().join("script.sql");
+    std::fs::write(
+        &script,
+        "SET search_path TO vault, public;\nSELECT * FROM customers;\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(Command::new(cluster::bin().join("psql"))
+        .env("PGPASSWORD", &dev)
+        .arg(format!(
+            "host=127.0.0.1 port={port} user=alice dbname=shop sslmode=require"
+        ))
+        .args(["-X", "-v", "ON_ERROR_STOP=1", "-f"])
+        .arg(&script));
+    assert_ne!(code, 0);
+    assert!(err.contains("vault-is-off-limits"), "{err}");
 
     // Outside allow_groups, and a bad token: refused at login.
     let (code, _, err) = psql(port, &mint(&["marketing"]), "SELECT 1");
