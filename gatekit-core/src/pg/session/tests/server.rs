@@ -254,7 +254,7 @@ impl FakeServer {
                     assert_eq!(&p[..mech_end], b"SCRAM-SHA-256");
                     let first = std::str::from_utf8(&p[mech_end + 5..]).unwrap();
                     let bare = first.strip_prefix("n,,").expect("no channel binding");
-                    let cnonce = bare.split("r=").nth(1).unwrap();
+                    let cnonce = bare.split(',').find_map(|f| f.strip_prefix("r=")).unwrap();
                     let nonce = format!("{cnonce}serverpart");
                     let server_first =
                         format!("r={nonce},s={},i={ITERATIONS}", B64.encode(SCRAM_SALT));
