@@ -196,13 +196,20 @@ impl Masker {
         cands
     }
 
-    /// Widens candidates to whole characters, then sorts and merges them.
+    /// Widens candidates to whole characters, drops values that are one of this profile's
+    /// markers already (`password=[REDACTED:password_assignment]`), then sorts and merges.
     pub(crate) fn settle(&self, input: &[u8], cands: &mut Vec<Cand>) {
         if cands.is_empty() {
             return;
         }
         for c in cands.iter_mut() {
             c.span = scan::widen_to_chars(input, c.span);
+        }
+        if self.strategy == Strategy::Redact {
+            cands.retain(|c| {
+                let value = input.get(c.span.start..c.span.end).unwrap_or_default();
+                !(0..self.names.len()).any(|d| self.renderer.marker(d) == value)
+            });
         }
         scan::merge(cands);
     }

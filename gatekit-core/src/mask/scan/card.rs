@@ -98,11 +98,12 @@ fn valid_layout(groups: &[usize], total: usize) -> bool {
     }
 }
 
-/// After the last digit: no letter glued on, no decimal part.
+/// After the last digit: no letter glued on, no decimal part (a comma is taken as a field
+/// separator).
 fn whole_token_ends_cleanly(h: &Hay<'_>, end: usize) -> Result<bool, super::hay::NeedMore> {
     match h.at(end)? {
         Some(b) if is_word(b) => Ok(false),
-        Some(b'.' | b',') => Ok(!h.is(end + 1, |b| b.is_ascii_digit())?),
+        Some(b'.') => Ok(!h.is(end + 1, |b| b.is_ascii_digit())?),
         _ => Ok(true),
     }
 }

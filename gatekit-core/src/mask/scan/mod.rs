@@ -22,6 +22,8 @@ mod secrets;
 
 use aho_corasick::{AhoCorasick, Input, MatchKind};
 
+#[cfg(test)]
+pub(crate) use card::luhn;
 pub(crate) use custom::Custom;
 pub(crate) use hay::{Hay, Span};
 

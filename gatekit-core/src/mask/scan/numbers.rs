@@ -9,19 +9,20 @@ pub(crate) fn digit_run_start(h: &Hay<'_>, p: usize) -> bool {
         && !h.before(p).is_some_and(|b| b.is_ascii_digit())
 }
 
-/// Whether the run at `p` continues a number on its left (`12.`, `3,`, `2024-`, `1/`).
+/// Whether the run at `p` continues a number on its left (`12.`, `2024-`, `1/`). A comma
+/// separates fields more often than it groups digits, so it does not count.
 #[inline]
 pub(crate) fn glued_to_number(h: &Hay<'_>, p: usize) -> bool {
-    matches!(h.before(p), Some(b'.' | b',' | b'-' | b'/'))
+    matches!(h.before(p), Some(b'.' | b'-' | b'/'))
         && h.before(p - 1).is_some_and(|b| b.is_ascii_digit())
 }
 
 /// Whether the value ending at `end` is followed by more of a number (`-12`, `.5`, `/7`) or
-/// by a letter glued on.
+/// by a letter glued on. A comma does not count, as above.
 pub(crate) fn continues_number(h: &Hay<'_>, end: usize) -> Result<bool, NeedMore> {
     Ok(match h.at(end)? {
         Some(b) if is_word(b) => true,
-        Some(b'.' | b',' | b'-' | b'/') => h.is(end + 1, |b| b.is_ascii_digit())?,
+        Some(b'.' | b'-' | b'/') => h.is(end + 1, |b| b.is_ascii_digit())?,
         _ => false,
     })
 }

@@ -46,7 +46,10 @@ pub(crate) fn phone_digits(h: &Hay<'_>, p: usize) -> Check {
             return finish(h, p, end);
         }
     }
-    if h.bytes.get(p) == Some(&b'0') {
+    // Not the tail of a longer run of spaced groups (`DE89 3704 0044 0532 0130 01`).
+    let spaced_tail =
+        h.before(p) == Some(b' ') && h.before(p - 1).is_some_and(|b| b.is_ascii_digit());
+    if h.bytes.get(p) == Some(&b'0') && !spaced_tail {
         if let Some(end) = trunk(h, p)? {
             return finish(h, p, end);
         }
@@ -113,7 +116,9 @@ pub(crate) fn phone_plus(h: &Hay<'_>, p: usize) -> Check {
             return Ok(None);
         }
         match h.at(i)? {
-            Some(b) if is_sep(b) && h.is(i + 1, |c| c.is_ascii_digit() || c == b'(')? => i += 1,
+            Some(b) if is_sep(b) && h.is(i + 1, |c| c.is_ascii_digit())? => i += 1,
+            // `+44 (0)20 …`, but not `+1 555 123 4567 (24/7)`.
+            Some(b) if is_sep(b) && h.at(i + 1)? == Some(b'(') && paren_group(h, i + 1)? => i += 1,
             _ => break,
         }
     }
@@ -121,6 +126,12 @@ pub(crate) fn phone_plus(h: &Hay<'_>, p: usize) -> Check {
         return Ok(None);
     }
     Ok(Some(Span::new(p, i)))
+}
+
+/// Whether a `(` at `i` opens one to four digits and a `)`.
+fn paren_group(h: &Hay<'_>, i: usize) -> Result<bool, NeedMore> {
+    let end = h.run(i + 1, 4, |b| b.is_ascii_digit())?;
+    Ok((1..=4).contains(&(end - (i + 1))) && h.at(end)? == Some(b')'))
 }
 
 /// Area code, exchange and line from `i`: `(415) 555-2671`, `415-555-2671`, `415.555.2671`,

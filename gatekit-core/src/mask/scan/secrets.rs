@@ -78,9 +78,12 @@ pub(crate) fn password(h: &Hay<'_>, k: usize) -> Check {
     if h.is(i, is_word)? {
         return Ok(None);
     }
-    // The closing quote of a key: `"password": …`.
+    // The closing quote of a key, `"password": …`, and of an index, `$cfg['password'] = …`.
     if matches!(h.at(i)?, Some(b'"' | b'\'')) {
         i += 1;
+        if h.at(i)? == Some(b']') {
+            i += 1;
+        }
     }
     let after_key = skip_spaces(h, i)?;
     let flag = k >= 2 && h.bytes.get(k - 2..k) == Some(b"--");
@@ -130,7 +133,8 @@ fn quoted(h: &Hay<'_>, i: usize, q: u8) -> Result<Span, NeedMore> {
 
 fn is_placeholder(v: &[u8]) -> bool {
     PLACEHOLDERS.iter().any(|p| v.eq_ignore_ascii_case(p))
-        || v.windows(3).any(|w| w == b"***")
+        // Masked already (`********`, `***ter2`).
+        || v.contains(&b'*')
         || v.first() == Some(&b'<') && v.last() == Some(&b'>')
         || v.starts_with(b"${")
         || v.starts_with(b"{{")

@@ -1,1 +1,3 @@
 //! Tests across the masking modules.
+mod corpus;
+mod props;
