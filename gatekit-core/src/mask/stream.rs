@@ -185,12 +185,24 @@ impl StreamMasker {
     }
 }
 
-/// `at` moved back to the start of the UTF-8 character it falls in, but not before `floor`.
-fn char_start(bytes: &[u8], mut at: usize, floor: usize) -> usize {
-    for _ in 0..3 {
-        if at > floor && bytes.get(at).is_some_and(|b| b & 0xC0 == 0x80) {
-            at -= 1;
+/// `at` moved back to the start of the UTF-8 character it falls in or that is incomplete
+/// before it, but not before `floor`.
+fn char_start(bytes: &[u8], at: usize, floor: usize) -> usize {
+    for back in 1..=3 {
+        let Some(lead) = at.checked_sub(back).filter(|&i| i >= floor) else {
+            break;
+        };
+        let Some(&b) = bytes.get(lead) else { break };
+        if b & 0xC0 == 0x80 {
+            continue;
         }
+        let len = match b {
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF7 => 4,
+            _ => 1,
+        };
+        return if lead + len > at { lead } else { at };
     }
     at
 }
