@@ -130,7 +130,7 @@ pub(crate) fn luhn(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Whether the issuer range (IIN) and the length belong to a known card network.
@@ -165,10 +165,10 @@ fn network_accepts(d: &[u8]) -> bool {
         }
         // Discover, UnionPay, Maestro
         Some(6) => {
-            (p4 == 6011 || (644..=649).contains(&p3) || p2 == 65 || (622126..=622925).contains(&p6))
-                && len >= 16
-                || p2 == 62 && len >= 16
-                || matches!(p4, 6304 | 6759 | 6761..=6763) && len >= 12
+            let discover = p4 == 6011 || (644..=649).contains(&p3) || p2 == 65;
+            let unionpay = p2 == 62 || (622126..=622925).contains(&p6);
+            let maestro = matches!(p4, 6304 | 6759 | 6761..=6763);
+            (discover || unionpay) && len >= 16 || maestro && len >= 12
         }
         _ => false,
     }

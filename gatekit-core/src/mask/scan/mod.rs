@@ -323,13 +323,11 @@ impl Scanner {
         };
         let short = from == 0 && h.len() <= SHORT_INPUT;
         self.structural(h, from, short, &mut sink);
-        if !short {
-            if let Some(k) = &self.keywords {
-                let mut pos = from.saturating_sub(KEYWORD_REACH);
-                while let Some(m) = k.ac.find(Input::new(h.bytes).span(pos..h.len())) {
-                    self.keyword_at(h, m.start(), &mut sink);
-                    pos = m.start() + 1;
-                }
+        if !short && let Some(k) = &self.keywords {
+            let mut pos = from.saturating_sub(KEYWORD_REACH);
+            while let Some(m) = k.ac.find(Input::new(h.bytes).span(pos..h.len())) {
+                self.keyword_at(h, m.start(), &mut sink);
+                pos = m.start() + 1;
             }
         }
         self.custom.scan(h, from, &mut sink);
@@ -476,7 +474,8 @@ impl Scanner {
             stable: h.len(),
         };
         let on = self.on;
-        let checks: [(BuiltIn, fn(&Hay<'_>, usize) -> Check); 15] = [
+        type CheckFn = fn(&Hay<'_>, usize) -> Check;
+        let checks: [(BuiltIn, CheckFn); 15] = [
             (BuiltIn::CreditCard, card::card),
             (BuiltIn::UsSsn, numbers::ssn),
             (BuiltIn::Ipv4, numbers::ipv4),

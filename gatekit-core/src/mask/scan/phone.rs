@@ -36,23 +36,26 @@ pub(crate) fn phone_digits(h: &Hay<'_>, p: usize) -> Check {
     let run = h.run(p, 15, |b| b.is_ascii_digit())?;
     let r = run - p;
     // `1 415 555 2671`, `1-(415) 555-2671`: the NANP country code.
-    if r == 1 && h.bytes.get(p) == Some(&b'1') && h.is(run, is_sep)? {
-        if let Some(end) = nanp(h, run + 1)? {
-            return finish(h, p, end);
-        }
+    if r == 1
+        && h.bytes.get(p) == Some(&b'1')
+        && h.is(run, is_sep)?
+        && let Some(end) = nanp(h, run + 1)?
+    {
+        return finish(h, p, end);
     }
-    if r == 3 {
-        if let Some(end) = nanp(h, p)? {
-            return finish(h, p, end);
-        }
+    if r == 3
+        && let Some(end) = nanp(h, p)?
+    {
+        return finish(h, p, end);
     }
     // Not the tail of a longer run of spaced groups (`DE89 3704 0044 0532 0130 01`).
     let spaced_tail =
         h.before(p) == Some(b' ') && h.before(p - 1).is_some_and(|b| b.is_ascii_digit());
-    if h.bytes.get(p) == Some(&b'0') && !spaced_tail {
-        if let Some(end) = trunk(h, p)? {
-            return finish(h, p, end);
-        }
+    if h.bytes.get(p) == Some(&b'0')
+        && !spaced_tail
+        && let Some(end) = trunk(h, p)?
+    {
+        return finish(h, p, end);
     }
     if (7..=15).contains(&r) && h.context_before(p, 24, PHONE_CONTEXT) {
         return finish(h, p, run);

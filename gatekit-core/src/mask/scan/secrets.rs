@@ -261,7 +261,7 @@ pub(crate) fn jwt(h: &Hay<'_>, k: usize) -> Check {
     }
     let payload_end = h.run(header_end + 1, JWT_SEGMENT_MAX, is_base64url)?;
     let payload = payload_end - (header_end + 1);
-    if payload < 2 || payload > JWT_SEGMENT_MAX || h.at(payload_end)? != Some(b'.') {
+    if !(2..=JWT_SEGMENT_MAX).contains(&payload) || h.at(payload_end)? != Some(b'.') {
         return Ok(None);
     }
     let end = h.run(payload_end + 1, JWT_SEGMENT_MAX, is_base64url)?;
