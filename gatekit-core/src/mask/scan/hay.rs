@@ -125,12 +125,21 @@ impl<'a> Hay<'a> {
         let Some(region) = self.bytes.get(lo..i) else {
             return false;
         };
-        words.iter().any(|word| {
-            region.windows(word.len()).enumerate().any(|(k, w)| {
-                w.eq_ignore_ascii_case(word)
-                    && !self.before(lo + k).is_some_and(|b| b.is_ascii_alphabetic())
-            })
-        })
+        let mut after_letter = self.before(lo).is_some_and(|b| b.is_ascii_alphabetic());
+        for (k, &b) in region.iter().enumerate() {
+            let letter = b.is_ascii_alphabetic();
+            if letter && !after_letter {
+                let rest = region.get(k..).unwrap_or_default();
+                if words.iter().any(|w| {
+                    rest.get(..w.len())
+                        .is_some_and(|s| s.eq_ignore_ascii_case(w))
+                }) {
+                    return true;
+                }
+            }
+            after_letter = letter;
+        }
+        false
     }
 }
 

@@ -146,7 +146,6 @@ const C_AT: u8 = 2;
 const C_COLON: u8 = 3;
 const C_PLUS: u8 = 4;
 const C_PAREN: u8 = 5;
-const C_KEY: u8 = 6;
 
 /// Where a scan puts what it finds.
 pub(crate) struct Sink<'o> {
@@ -186,6 +185,8 @@ struct Keywords {
     ac: AhoCorasick,
     /// First two bytes of every stem, for short inputs: bit `b0 << 8 | b1`.
     bigrams: Box<[u64; 1024]>,
+    /// First bytes of every stem.
+    first: [bool; 256],
 }
 
 impl Keywords {
@@ -228,8 +229,10 @@ impl Keywords {
             return None;
         }
         let mut bigrams = Box::new([0u64; 1024]);
+        let mut first = [false; 256];
         for s in &stems {
             if let [a, b, ..] = s.as_slice() {
+                first[usize::from(*a)] = true;
                 let bit = usize::from(*a) << 8 | usize::from(*b);
                 if let Some(word) = bigrams.get_mut(bit >> 6) {
                     *word |= 1 << (bit & 63);
@@ -240,7 +243,7 @@ impl Keywords {
             .match_kind(MatchKind::LeftmostFirst)
             .build(&stems)
             .ok()?;
-        Some(Keywords { ac, bigrams })
+        Some(Keywords { ac, bigrams, first })
     }
 
     #[inline]
@@ -256,7 +259,6 @@ impl Keywords {
 pub(crate) struct Scanner {
     on: BuiltIns,
     class: [u8; 256],
-    short_class: [u8; 256],
     keywords: Option<Keywords>,
     custom: Custom,
 }
@@ -289,18 +291,9 @@ impl Scanner {
             class[usize::from(b'(')] = C_PAREN;
         }
         let keywords = Keywords::new(on);
-        let mut short_class = class;
-        if let Some(k) = &keywords {
-            for a in 0..=255u8 {
-                if (0..=255u8).any(|b| k.bigram(a, b)) {
-                    short_class[usize::from(a)] = C_KEY;
-                }
-            }
-        }
         Scanner {
             on,
             class,
-            short_class,
             keywords,
             custom,
         }
@@ -341,28 +334,54 @@ impl Scanner {
 
     /// The structural pass.
     fn structural(&self, h: &Hay<'_>, from: usize, short: bool, sink: &mut Sink<'_>) {
-        let class = if short {
-            &self.short_class
-        } else {
-            &self.class
-        };
+        let class = &self.class;
+        // Short inputs locate keyword stems here too, by their first two bytes.
+        let keys = self.keywords.as_ref().filter(|_| short);
         let bytes = h.bytes;
         let mut i = from;
-        while let Some(&b) = bytes.get(i) {
-            match class[usize::from(b)] {
-                0 => i += 1,
-                C_DIGIT => {
-                    let run = bytes
-                        .get(i..)
-                        .unwrap_or_default()
-                        .iter()
-                        .position(|b| !b.is_ascii_digit())
-                        .unwrap_or(bytes.len() - i);
-                    if !h.before(i).is_some_and(|b| b.is_ascii_digit()) {
-                        self.digit_run(h, i, run, sink);
-                    }
-                    i += run;
+        loop {
+            // Most bytes anchor nothing: skip them in a tight loop.
+            let rest = bytes.get(i..).unwrap_or_default();
+            let skip = match keys {
+                None => rest.iter().position(|&b| class[usize::from(b)] != 0),
+                Some(k) => rest.iter().enumerate().position(|(j, &b)| {
+                    class[usize::from(b)] != 0
+                        || match rest.get(j + 1) {
+                            Some(&next) => k.bigram(b, next),
+                            None => !h.eof && k.first[usize::from(b)],
+                        }
+                }),
+            };
+            let Some(skip) = skip else { break };
+            i += skip;
+            let Some(&b) = bytes.get(i) else { break };
+            let c = class[usize::from(b)];
+            if c == C_DIGIT {
+                let mut end = i + 1;
+                while bytes.get(end).is_some_and(u8::is_ascii_digit) {
+                    end += 1;
                 }
+                // Every numeric shape needs seven digits in a row or a separator after its
+                // first run; most runs in text (`01T`, `55ms`, hex ids) have neither.
+                let next = bytes.get(end).copied();
+                let worth = end - i >= 7
+                    || matches!(next, Some(b' ' | b'-' | b'.') | None)
+                    || h.before(i).is_some_and(|b| b.is_ascii_uppercase());
+                if worth && !h.before(i).is_some_and(|b| b.is_ascii_digit()) {
+                    self.digit_run(h, i, end - i, sink);
+                }
+                i = end;
+                // Digits further into a word (`9e3779b9`, `26T13`) start nothing: numeric
+                // values start a word, an IBAN's check digits are its third byte. (Short
+                // inputs look for keywords in this pass, so they read every word.)
+                if !short && next.is_some_and(hay::is_word) {
+                    while bytes.get(i).is_some_and(|&b| hay::is_word(b)) {
+                        i += 1;
+                    }
+                }
+                continue;
+            }
+            match c {
                 C_AT => {
                     sink.take(BuiltIn::Email, i, net::email(h, i));
                     i += 1;
@@ -380,15 +399,8 @@ impl Scanner {
                     i += 1;
                 }
                 _ => {
-                    if let Some(k) = &self.keywords {
-                        let hit = match bytes.get(i + 1) {
-                            Some(&next) => k.bigram(b, next),
-                            None => !h.eof,
-                        };
-                        if hit {
-                            self.keyword_at(h, i, sink);
-                        }
-                    }
+                    // A keyword stem (only short inputs stop here for one).
+                    self.keyword_at(h, i, sink);
                     i += 1;
                 }
             }
@@ -399,39 +411,52 @@ impl Scanner {
     /// with it.
     fn digit_run(&self, h: &Hay<'_>, p: usize, r: usize, sink: &mut Sink<'_>) {
         let on = self.on;
+        let prev = h.before(p);
+        if prev.is_some_and(hay::is_word) {
+            // Glued to a word: only an IBAN's check digits stand there (after its country).
+            if on.contains(BuiltIn::Iban)
+                && r >= 2
+                && prev.is_some_and(|b| b.is_ascii_uppercase())
+                && h.before(p - 1).is_some_and(|b| b.is_ascii_uppercase())
+            {
+                sink.take(BuiltIn::Iban, p, numbers::iban(h, p));
+            }
+            return;
+        }
         let next = h.bytes.get(p + r).copied();
         if next.is_none() && !h.eof {
             if r <= NUMERIC_RUN_MAX {
-                sink.hold(p.saturating_sub(BuiltIn::Iban.lookback()));
+                sink.hold(p);
             }
             return;
         }
         let first = h.bytes.get(p).copied();
         let sep = |s: &[u8]| next.is_some_and(|n| s.contains(&n));
-        if on.contains(BuiltIn::CreditCard) && ((13..=19).contains(&r) || r == 4 && sep(b" -")) {
+        // Digits at `i..i + n`, or the end of a buffer that may go on.
+        let digits_at = |i: usize, n: usize| {
+            (i..i + n).all(|k| h.bytes.get(k).map_or(!h.eof, u8::is_ascii_digit))
+        };
+        if on.contains(BuiltIn::CreditCard)
+            && ((13..=19).contains(&r) || r == 4 && sep(b" -") && digits_at(p + 5, 4))
+        {
             sink.take(BuiltIn::CreditCard, p, card::card(h, p));
         }
-        if on.contains(BuiltIn::UsSsn) && (r == 9 || r == 3 && sep(b"- ")) {
+        if on.contains(BuiltIn::UsSsn) && (r == 9 || r == 3 && sep(b"- ") && digits_at(p + 4, 2)) {
             sink.take(BuiltIn::UsSsn, p, numbers::ssn(h, p));
         }
         if on.contains(BuiltIn::Phone)
-            && (r == 3 && sep(b"-. ")
+            && (r == 3 && sep(b"-. ") && digits_at(p + 4, 3)
                 || r == 1 && first == Some(b'1') && sep(b"-. ")
-                || first == Some(b'0') && (2..=5).contains(&r) && sep(b" -")
+                || first == Some(b'0')
+                    && (2..=5).contains(&r)
+                    && sep(b" -")
+                    && digits_at(p + r + 1, 2)
                 || (7..=15).contains(&r))
         {
             sink.take(BuiltIn::Phone, p, phone::phone_digits(h, p));
         }
-        if on.contains(BuiltIn::Ipv4) && r <= 3 && next == Some(b'.') {
+        if on.contains(BuiltIn::Ipv4) && r <= 3 && next == Some(b'.') && digits_at(p + r + 1, 1) {
             sink.take(BuiltIn::Ipv4, p, numbers::ipv4(h, p));
-        }
-        if on.contains(BuiltIn::Iban)
-            && r >= 2
-            && p >= 2
-            && h.before(p).is_some_and(|b| b.is_ascii_uppercase())
-            && h.before(p - 1).is_some_and(|b| b.is_ascii_uppercase())
-        {
-            sink.take(BuiltIn::Iban, p, numbers::iban(h, p));
         }
     }
 
