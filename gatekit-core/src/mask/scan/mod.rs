@@ -183,8 +183,9 @@ impl Sink<'_> {
 struct Keywords {
     /// Three-byte stems (all ASCII cases for case-insensitive keywords), for long inputs.
     ac: AhoCorasick,
-    /// First two bytes of every stem, for short inputs: bit `b0 << 8 | b1`.
-    bigrams: Box<[u64; 1024]>,
+    /// For short inputs, by two bytes `b0 << 8 | b1`: whether a stem starts with them or
+    /// `b0` anchors a structural value (filled in by the scanner).
+    pairs: Box<[bool; 65536]>,
     /// First bytes of every stem.
     first: [bool; 256],
 }
@@ -228,30 +229,19 @@ impl Keywords {
         if stems.is_empty() {
             return None;
         }
-        let mut bigrams = Box::new([0u64; 1024]);
+        let mut pairs = Box::new([false; 65536]);
         let mut first = [false; 256];
         for s in &stems {
             if let [a, b, ..] = s.as_slice() {
                 first[usize::from(*a)] = true;
-                let bit = usize::from(*a) << 8 | usize::from(*b);
-                if let Some(word) = bigrams.get_mut(bit >> 6) {
-                    *word |= 1 << (bit & 63);
-                }
+                pairs[usize::from(*a) << 8 | usize::from(*b)] = true;
             }
         }
         let ac = AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostFirst)
             .build(&stems)
             .ok()?;
-        Some(Keywords { ac, bigrams, first })
-    }
-
-    #[inline]
-    fn bigram(&self, a: u8, b: u8) -> bool {
-        let bit = usize::from(a) << 8 | usize::from(b);
-        self.bigrams
-            .get(bit >> 6)
-            .is_some_and(|w| w >> (bit & 63) & 1 == 1)
+        Some(Keywords { ac, pairs, first })
     }
 }
 
@@ -290,7 +280,12 @@ impl Scanner {
             class[usize::from(b'+')] = C_PLUS;
             class[usize::from(b'(')] = C_PAREN;
         }
-        let keywords = Keywords::new(on);
+        let mut keywords = Keywords::new(on);
+        if let Some(k) = &mut keywords {
+            for (pair, hit) in k.pairs.iter_mut().enumerate() {
+                *hit |= class.get(pair >> 8).is_some_and(|&c| c != 0);
+            }
+        }
         Scanner {
             on,
             class,
@@ -344,13 +339,18 @@ impl Scanner {
             let rest = bytes.get(i..).unwrap_or_default();
             let skip = match keys {
                 None => rest.iter().position(|&b| class[usize::from(b)] != 0),
-                Some(k) => rest.iter().enumerate().position(|(j, &b)| {
-                    class[usize::from(b)] != 0
-                        || match rest.get(j + 1) {
-                            Some(&next) => k.bigram(b, next),
-                            None => !h.eof && k.first[usize::from(b)],
-                        }
-                }),
+                Some(k) => {
+                    let pairs = rest.windows(2).position(|w| match *w {
+                        [a, b] => k.pairs[usize::from(a) << 8 | usize::from(b)],
+                        _ => false,
+                    });
+                    // The last byte has no successor: a value or a stem cut short.
+                    pairs.or_else(|| {
+                        let j = rest.len().checked_sub(1)?;
+                        let b = usize::from(*rest.get(j)?);
+                        (class[b] != 0 || !h.eof && k.first[b]).then_some(j)
+                    })
+                }
             };
             let Some(skip) = skip else { break };
             i += skip;
@@ -431,31 +431,33 @@ impl Scanner {
             return;
         }
         let first = h.bytes.get(p).copied();
-        let sep = |s: &[u8]| next.is_some_and(|n| s.contains(&n));
+        let (space, dash, dot) = (next == Some(b' '), next == Some(b'-'), next == Some(b'.'));
         // Digits at `i..i + n`, or the end of a buffer that may go on.
         let digits_at = |i: usize, n: usize| {
             (i..i + n).all(|k| h.bytes.get(k).map_or(!h.eof, u8::is_ascii_digit))
         };
         if on.contains(BuiltIn::CreditCard)
-            && ((13..=19).contains(&r) || r == 4 && sep(b" -") && digits_at(p + 5, 4))
+            && ((13..=19).contains(&r) || r == 4 && (space || dash) && digits_at(p + 5, 4))
         {
             sink.take(BuiltIn::CreditCard, p, card::card(h, p));
         }
-        if on.contains(BuiltIn::UsSsn) && (r == 9 || r == 3 && sep(b"- ") && digits_at(p + 4, 2)) {
+        if on.contains(BuiltIn::UsSsn)
+            && (r == 9 || r == 3 && (space || dash) && digits_at(p + 4, 2))
+        {
             sink.take(BuiltIn::UsSsn, p, numbers::ssn(h, p));
         }
         if on.contains(BuiltIn::Phone)
-            && (r == 3 && sep(b"-. ") && digits_at(p + 4, 3)
-                || r == 1 && first == Some(b'1') && sep(b"-. ")
+            && (r == 3 && (space || dash || dot) && digits_at(p + 4, 3)
+                || r == 1 && first == Some(b'1') && (space || dash || dot)
                 || first == Some(b'0')
                     && (2..=5).contains(&r)
-                    && sep(b" -")
+                    && (space || dash)
                     && digits_at(p + r + 1, 2)
                 || (7..=15).contains(&r))
         {
             sink.take(BuiltIn::Phone, p, phone::phone_digits(h, p));
         }
-        if on.contains(BuiltIn::Ipv4) && r <= 3 && next == Some(b'.') && digits_at(p + r + 1, 1) {
+        if on.contains(BuiltIn::Ipv4) && r <= 3 && dot && digits_at(p + r + 1, 1) {
             sink.take(BuiltIn::Ipv4, p, numbers::ipv4(h, p));
         }
     }
