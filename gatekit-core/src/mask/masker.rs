@@ -196,8 +196,9 @@ impl Masker {
         cands
     }
 
-    /// Widens candidates to whole characters, drops values that are one of this profile's
-    /// markers already (`password=[REDACTED:password_assignment]`), then sorts and merges.
+    /// Widens candidates to whole characters, drops values that start with one of this
+    /// profile's markers (`password=[REDACTED:password_assignment]`: masked already), then
+    /// sorts and merges.
     pub(crate) fn settle(&self, input: &[u8], cands: &mut Vec<Cand>) {
         if cands.is_empty() {
             return;
@@ -208,7 +209,7 @@ impl Masker {
         if self.strategy == Strategy::Redact {
             cands.retain(|c| {
                 let value = input.get(c.span.start..c.span.end).unwrap_or_default();
-                !(0..self.names.len()).any(|d| self.renderer.marker(d) == value)
+                !(0..self.names.len()).any(|d| value.starts_with(self.renderer.marker(d)))
             });
         }
         scan::merge(cands);

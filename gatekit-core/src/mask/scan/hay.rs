@@ -117,31 +117,60 @@ impl<'a> Hay<'a> {
         Ok(true)
     }
 
-    /// Whether one of `words` ends within `window` bytes before `i` (ASCII
-    /// case-insensitive, the word not glued to a preceding letter): context such as "ssn"
-    /// or "phone" in front of a bare number.
+    /// Whether one of `words` labels the value at `i`: it ends within `window` bytes before
+    /// `i` (ASCII case-insensitive, not glued to a preceding letter) and only punctuation,
+    /// spaces and filler words (`number`, `no`, `me at` …) stand between it and the value.
+    /// "SSN: 234567890" and "call me at 4155552671" qualify; a word further back in the
+    /// sentence, or one inside a marker like `[REDACTED:phone]`, does not.
     pub(crate) fn context_before(&self, i: usize, window: usize, words: &[&[u8]]) -> bool {
         let lo = i.saturating_sub(window);
-        let Some(region) = self.bytes.get(lo..i) else {
-            return false;
-        };
-        let mut after_letter = self.before(lo).is_some_and(|b| b.is_ascii_alphabetic());
-        for (k, &b) in region.iter().enumerate() {
-            let letter = b.is_ascii_alphabetic();
-            if letter && !after_letter {
-                let rest = region.get(k..).unwrap_or_default();
-                if words.iter().any(|w| {
-                    rest.get(..w.len())
+        let labelled = |j: usize| {
+            words.iter().any(|w| {
+                j >= lo + w.len()
+                    && self
+                        .bytes
+                        .get(j - w.len()..j)
                         .is_some_and(|s| s.eq_ignore_ascii_case(w))
-                }) {
-                    return true;
-                }
+                    && !self
+                        .before(j - w.len())
+                        .is_some_and(|b| b.is_ascii_alphabetic())
+            })
+        };
+        let mut j = i;
+        while j > lo {
+            if labelled(j) {
+                return true;
             }
-            after_letter = letter;
+            match self.before(j) {
+                Some(b) if is_gap(b) => j -= 1,
+                Some(b) if b.is_ascii_alphabetic() => {
+                    let start = self.run_back(j, j - lo, |b| b.is_ascii_alphabetic());
+                    let word = self.bytes.get(start..j).unwrap_or_default();
+                    if !FILLERS.iter().any(|f| word.eq_ignore_ascii_case(f)) {
+                        return false;
+                    }
+                    j = start;
+                }
+                _ => return false,
+            }
         }
         false
     }
 }
+
+/// Bytes that may separate a label from its value.
+const fn is_gap(b: u8) -> bool {
+    matches!(
+        b,
+        b' ' | b'\t' | b':' | b'=' | b'#' | b'.' | b'-' | b'"' | b'\'' | b'(' | b'/' | b',' | b'|'
+    )
+}
+
+/// Words that may stand between a label and its value.
+const FILLERS: &[&[u8]] = &[
+    b"number", b"num", b"no", b"nr", b"id", b"is", b"me", b"at", b"on", b"my", b"the", b"of",
+    b"to", b"us", b"our", b"your",
+];
 
 /// ASCII letters, digits and `_`.
 #[inline]
@@ -175,10 +204,24 @@ mod tests {
     }
 
     #[test]
-    fn context_words_need_a_word_start() {
-        let h = Hay::new(b"my ssn: 123", true);
-        assert!(h.context_before(8, 16, &[b"ssn"]));
-        let h = Hay::new(b"lessn: 123", true);
-        assert!(!h.context_before(7, 16, &[b"ssn"]));
+    fn context_words_label_the_value() {
+        let ctx = |s: &str, words: &[&[u8]]| {
+            let at = s.find('#').unwrap_or(s.len());
+            let s = s.replace('#', "");
+            Hay::new(s.as_bytes(), true).context_before(at, 32, words)
+        };
+        assert!(ctx("my ssn: #123", &[b"ssn"]));
+        assert!(ctx("Social Security Number #123", &[b"social security"]));
+        assert!(ctx("call me at #123", &[b"call"]));
+        assert!(ctx("{\"phone\": \"#123", &[b"phone"]));
+        assert!(!ctx("lessn: #123", &[b"ssn"]), "glued to a letter");
+        assert!(
+            !ctx("ssn checked for order #123", &[b"ssn"]),
+            "other words between"
+        );
+        assert!(
+            !ctx("[REDACTED:phone] #123", &[b"phone"]),
+            "inside a marker"
+        );
     }
 }

@@ -100,12 +100,18 @@ pub(crate) fn password(h: &Hay<'_>, k: usize) -> Check {
     };
     let i = skip_spaces(h, i)?;
     let value = match h.at(i)? {
-        Some(q @ (b'"' | b'\'' | b'`')) => quoted(h, i + 1, q)?,
+        Some(q @ (b'"' | b'\'' | b'`')) => match quoted(h, i + 1, q)? {
+            Some(v) => v,
+            None => return Ok(None),
+        },
         Some(_) => {
             let end = h.run(i, PASSWORD_MAX, |b| {
                 !b.is_ascii_whitespace() && !matches!(b, b',' | b';' | b'&' | b'"' | b'\'' | b'}')
             })?;
-            Span::new(i, end.min(i + PASSWORD_MAX))
+            if end - i > PASSWORD_MAX {
+                return Ok(None);
+            }
+            Span::new(i, end)
         }
         None => return Ok(None),
     };
@@ -117,18 +123,19 @@ pub(crate) fn password(h: &Hay<'_>, k: usize) -> Check {
 }
 
 /// The inside of a quoted value starting at `i`, up to the closing `q` (backslash escapes
-/// honoured), the end of the line, or [`PASSWORD_MAX`] bytes.
-fn quoted(h: &Hay<'_>, i: usize, q: u8) -> Result<Span, NeedMore> {
+/// honoured) or the end of the line; `None` when that is more than [`PASSWORD_MAX`] bytes
+/// away (a blob, not a password).
+fn quoted(h: &Hay<'_>, i: usize, q: u8) -> Result<Option<Span>, NeedMore> {
     let mut j = i;
-    while j - i < PASSWORD_MAX {
+    while j - i <= PASSWORD_MAX {
         match h.at(j)? {
-            None | Some(b'\n' | b'\r') => break,
+            None | Some(b'\n' | b'\r') => return Ok(Some(Span::new(i, j.min(h.len())))),
             Some(b'\\') => j += 2,
-            Some(b) if b == q => break,
+            Some(b) if b == q => return Ok(Some(Span::new(i, j))),
             Some(_) => j += 1,
         }
     }
-    Ok(Span::new(i, j.min(i + PASSWORD_MAX).min(h.len().max(i))))
+    Ok(None)
 }
 
 fn is_placeholder(v: &[u8]) -> bool {
