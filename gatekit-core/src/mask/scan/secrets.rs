@@ -377,6 +377,9 @@ mod tests {
         assert_eq!(f("password: ********"), None);
         assert_eq!(f("password = null"), None);
         assert_eq!(f("WHERE password::text = $1"), None);
+        let blob = "A".repeat(PASSWORD_MAX + 1);
+        assert_eq!(f(&format!("pwd={blob}")), None, "a blob, not a password");
+        assert_eq!(f(&format!("pwd=\"{blob}\"")), None);
     }
 
     #[test]

@@ -209,3 +209,23 @@ fn hash_tokens_are_stable_across_maskers() {
     assert_eq!(a.mask(line), b.mask(line));
     assert_ne!(a.mask(line), a.mask(b"from eve@example.com"));
 }
+
+/// Inputs the fuzzer found masking differently on a second pass.
+#[test]
+fn masked_output_masks_to_itself() {
+    let m = compile(&MaskSpec::new("p", BUILT_IN_DETECTORS.iter().copied()), &[]);
+    for input in [
+        // The credential runs on past the token the bearer check takes.
+        "curl -H \"Authorization: Bearer tok_3m_HhcgQIvPUIMmI33Rs\u{27e7}\\n\"",
+        // A bare number after a marker that names a context word.
+        "Tel.: (497) 606-4313 6216974706",
+        // A value too long to be a password, after a short one.
+        &format!(
+            "password=hunter2\nmysql_pwd={}",
+            "Wq4bLw6nquSOI092".repeat(40)
+        ),
+    ] {
+        let once = m.mask(input.as_bytes()).into_owned();
+        assert_eq!(m.mask(&once).as_ref(), once.as_slice(), "{input:?}");
+    }
+}
