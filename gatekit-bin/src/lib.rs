@@ -4,4 +4,11 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod audit_log;
 pub mod cmd;
+pub mod config;
+pub mod engine;
+pub mod gate;
+pub mod identity;
+pub mod jwks;
+pub mod logging;

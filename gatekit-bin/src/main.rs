@@ -1,3 +1,78 @@
-//! `gatekit`: the reference binary.
+//! `gatekit`: the reference binary of the gatekit access gateway.
+//!
+//! Arguments are parsed here; every subcommand lives in `gatekit_bin::cmd`.
 
-fn main() {}
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use gatekit_bin::cmd;
+use gatekit_bin::logging::{self, LogFormat};
+
+/// gatekit: an access gateway that authenticates, judges, masks and records every command sent
+/// to PostgreSQL, SSH and Kubernetes.
+#[derive(Debug, Parser)]
+#[command(name = "gatekit", version, propagate_version = true)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every listener in the config until SIGINT or SIGTERM.
+    Serve(cmd::serve::ServeArgs),
+    /// Dry-run the policy on one command and print the decision.
+    Check(cmd::check::CheckArgs),
+    /// Run a file of expected decisions against the policy.
+    Policy(cmd::policy_test::PolicyArgs),
+    /// Mint a development token signed with the config's HS256 secret.
+    Token(cmd::token::TokenArgs),
+    /// Verify, tail and search the audit trail.
+    Audit(AuditCli),
+}
+
+/// `gatekit audit`, with the config that names the trail.
+#[derive(Debug, clap::Args)]
+struct AuditCli {
+    /// The configuration file (its `[audit] dir` and `key_env` are used).
+    #[arg(long, short, global = true)]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    args: cmd::audit::AuditArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format);
+    let result = match &cli.command {
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::Check(args) => cmd::check::run(args),
+        Command::Policy(args) => cmd::policy_test::run(args),
+        Command::Token(args) => cmd::token::run(args),
+        Command::Audit(a) => run_audit(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("gatekit: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_audit(a: &AuditCli) -> anyhow::Result<ExitCode> {
+    let Some(path) = &a.config else {
+        anyhow::bail!("--config FILE is required (its [audit] dir names the trail)");
+    };
+    let config = gatekit_bin::config::Config::load(path)?;
+    let key = config.audit_key()?;
+    cmd::audit::run(
+        &a.args,
+        &config.audit_dir(),
+        key.as_ref().map(|k| k.expose()),
+    )
+}

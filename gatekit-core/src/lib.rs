@@ -19,6 +19,7 @@ pub mod audit;
 pub mod class;
 pub mod identity;
 pub mod mask;
+pub mod pg;
 pub mod policy;
 pub mod sql;
 

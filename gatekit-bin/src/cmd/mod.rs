@@ -1,1 +1,7 @@
 //! One module per subcommand; each exposes its clap arguments and a `run` function.
+
+pub mod audit;
+pub mod check;
+pub mod policy_test;
+pub mod serve;
+pub mod token;

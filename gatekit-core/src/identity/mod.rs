@@ -1,4 +1,26 @@
 //! Who is asking: OIDC JWT verification into an [`Identity`].
+//!
+//! A [`Verifier`] checks a token's signature against a [`KeySet`] (public keys from a JWKS,
+//! and optionally an HS256 secret for development), its claims against a [`VerifierConfig`]
+//! at a `now` the caller passes in, and its `jti`/`sub` against [`Revocations`]. Nothing here
+//! reads the clock, a file or the network: fetching and refreshing the JWKS and reading the
+//! revocation file belong to the caller. [`mint_hs256`] makes development tokens.
+
+mod claims;
+mod error;
+mod keys;
+mod mint;
+mod revocation;
+mod verify;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::{IdentityError, KeyConflict, MAX_ECHO, RevokedBy, TokenPart};
+pub use keys::{Hs256Secret, KeySet, MAX_JWKS_BYTES, MAX_JWKS_KEYS, MIN_HS256_SECRET_BYTES};
+pub use mint::{MAX_MINT_TTL, MintClaims, mint_hs256};
+pub use revocation::{MAX_REVOCATION_ENTRY, Revocations};
+pub use verify::{DEFAULT_LEEWAY, MAX_LEEWAY, MAX_TOKEN_BYTES, Verifier, VerifierConfig};
 
 /// An authenticated principal, as established from a verified token.
 ///

@@ -1,0 +1,404 @@
+//! The writer thread: batches records, writes them, fsyncs per the sync mode, checkpoints the
+//! head, rotates files, and fails closed.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use gatekit_core::audit::{AuditEvent, ChainEncoder, ChainHead, ChainKey};
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
+
+use super::checkpoint::Checkpointer;
+use super::files::{TRAIL_FILE, rotated_name};
+use super::resume::Resumed;
+use super::{AuditError, AuditLogConfig, HeadStore, Stats, SyncMode};
+
+/// The most records written with one `write` (and, in `always` mode, one fsync).
+const MAX_BATCH: usize = 256;
+/// The batch buffer is shrunk back to this after an unusually large batch.
+const BUF_KEEP: usize = 1 << 20;
+
+/// An error to hand every waiter of a batch, without wrapping a refusal twice.
+fn shared(e: AuditError) -> Arc<AuditError> {
+    match e {
+        AuditError::Unwritable(inner) => inner,
+        other => Arc::new(other),
+    }
+}
+
+/// What handles send the writer.
+// Appends are nearly every message; boxing their event would cost an allocation per record.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Request {
+    /// Append a record; answered once it is durable per the sync mode.
+    Append {
+        event: AuditEvent,
+        done: oneshot::Sender<Result<(), AuditError>>,
+        _permit: OwnedSemaphorePermit,
+    },
+    /// Fsync and checkpoint everything written so far.
+    Flush {
+        done: oneshot::Sender<Result<ChainHead, AuditError>>,
+    },
+    /// Flush, answer, and stop.
+    Close {
+        done: oneshot::Sender<Result<ChainHead, AuditError>>,
+    },
+}
+
+pub(super) struct Writer {
+    dir: PathBuf,
+    path: PathBuf,
+    sync: SyncMode,
+    interval: Duration,
+    max_file_bytes: u64,
+    key: Option<ChainKey>,
+    encoder: ChainEncoder,
+    checkpointer: Checkpointer,
+    stats: Arc<Stats>,
+    /// `None` after a failure: reopened (and a torn write cut) before the next write.
+    file: Option<File>,
+    /// The trail's lock file, held until the writer stops (released before a close is
+    /// answered, so the trail can be reopened at once).
+    lock: Option<File>,
+    /// Device and inode of the open trail file, to notice it being removed or replaced.
+    identity: (u64, u64),
+    /// Bytes of whole records in the current file.
+    len: u64,
+    /// The current file's first seq.
+    first_seq: u64,
+    /// Records written but not yet fsynced, since when.
+    dirty_since: Option<Instant>,
+    /// A fsync or checkpoint failed: new records are refused until one succeeds.
+    needs_sync: bool,
+    /// The trail was removed or replaced underneath: refuse everything from now on.
+    lost: Option<Arc<AuditError>>,
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    pub(super) fn new(
+        config: &AuditLogConfig,
+        resumed: Resumed,
+        store: Box<dyn HeadStore>,
+        stats: Arc<Stats>,
+        lock: File,
+    ) -> Result<Writer, AuditError> {
+        let path = config.dir.join(TRAIL_FILE);
+        let meta = resumed
+            .file
+            .metadata()
+            .map_err(AuditError::io("stat", &path))?;
+        Ok(Writer {
+            dir: config.dir.clone(),
+            path,
+            sync: config.sync,
+            interval: config.sync_interval,
+            max_file_bytes: config.max_file_bytes,
+            key: config.key.clone(),
+            encoder: ChainEncoder::resume(resumed.head, config.key.clone()),
+            checkpointer: Checkpointer::start(store, resumed.checkpoint)
+                .map_err(AuditError::io("start the checkpointer for", &config.dir))?,
+            stats,
+            file: Some(resumed.file),
+            identity: (meta.dev(), meta.ino()),
+            len: resumed.len,
+            first_seq: resumed.first_seq,
+            dirty_since: None,
+            needs_sync: resumed.checkpoint != resumed.head,
+            lost: None,
+            buf: Vec::with_capacity(64 * 1024),
+            lock: Some(lock),
+        })
+    }
+
+    /// Serves requests until every handle is dropped or one asks to close.
+    pub(super) fn run(mut self, rx: Receiver<Request>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        loop {
+            let first = match self.deadline() {
+                Some(deadline) => {
+                    let wait = deadline.saturating_duration_since(Instant::now());
+                    if wait.is_zero() {
+                        self.tick();
+                        continue;
+                    }
+                    match rx.recv_timeout(wait) {
+                        Ok(r) => r,
+                        Err(RecvTimeoutError::Timeout) => {
+                            self.tick();
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+                None => match rx.recv() {
+                    Ok(r) => r,
+                    Err(_) => break,
+                },
+            };
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+            if self.serve(&mut batch) {
+                return;
+            }
+        }
+        if let Err(e) = self.sync_now() {
+            tracing::error!(error = %e, "audit trail: final fsync failed");
+        }
+    }
+
+    /// When the next periodic fsync (or retry of a failed one) is due.
+    fn deadline(&self) -> Option<Instant> {
+        let since = self.dirty_since?;
+        Some(since + self.interval)
+    }
+
+    fn tick(&mut self) {
+        if let Err(e) = self.sync_now() {
+            tracing::error!(error = %e, "audit trail: fsync failed; refusing records until it works");
+            self.dirty_since = Some(Instant::now());
+        }
+    }
+
+    /// Serves one batch; true when a close was asked for.
+    fn serve(&mut self, batch: &mut Vec<Request>) -> bool {
+        let mut waiters = Vec::with_capacity(batch.len());
+        let mut events = Vec::with_capacity(batch.len());
+        let mut permits = Vec::with_capacity(batch.len());
+        let mut flushes = Vec::new();
+        let mut close = None;
+        for req in batch.drain(..) {
+            match req {
+                Request::Append {
+                    event,
+                    done,
+                    _permit,
+                } => {
+                    events.push(event);
+                    waiters.push(done);
+                    permits.push(_permit);
+                }
+                Request::Flush { done } => flushes.push(done),
+                Request::Close { done } => close = Some(done),
+            }
+        }
+        if !events.is_empty() {
+            let result = self.append(&events).map_err(shared);
+            self.stats.batches.fetch_add(1, Ordering::Relaxed);
+            if result.is_err() {
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
+            }
+            for done in waiters {
+                let _ = done.send(result.clone().map_err(AuditError::Unwritable));
+            }
+            drop(permits);
+            // The records are durable; their checkpoint is stored beside the next fsync.
+            if self.sync == SyncMode::Always && result.is_ok() {
+                self.checkpointer.request(self.encoder.head());
+            }
+        }
+        if !flushes.is_empty() || close.is_some() {
+            let result = self
+                .sync_now()
+                .map(|()| self.encoder.head())
+                .map_err(shared);
+            for done in flushes {
+                let _ = done.send(result.clone().map_err(AuditError::Unwritable));
+            }
+            if let Some(done) = close {
+                self.lock = None;
+                let _ = done.send(result.map_err(AuditError::Unwritable));
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Writes a batch of records; in `always` mode also fsyncs them. On failure nothing of
+    /// the batch counts: the encoder is rewound and the file is cut back when reopened.
+    fn append(&mut self, events: &[AuditEvent]) -> Result<(), AuditError> {
+        if let Some(lost) = &self.lost {
+            return Err(AuditError::Unwritable(lost.clone()));
+        }
+        self.reopen()?;
+        if self.needs_sync || self.checkpointer.failed() {
+            self.needs_sync = true;
+            self.sync_now()?;
+        }
+        let before = self.encoder.head();
+        let now = jiff::Timestamp::now();
+        self.buf.clear();
+        for event in events {
+            self.encoder.encode_into(now, event, &mut self.buf);
+        }
+        let result = self.write_batch(before);
+        if result.is_err() {
+            self.encoder = ChainEncoder::resume(before, self.key.clone());
+        }
+        if self.buf.capacity() > BUF_KEEP {
+            self.buf = Vec::with_capacity(BUF_KEEP);
+        }
+        if result.is_ok() {
+            self.stats
+                .records
+                .fetch_add(events.len() as u64, Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// Writes the encoded batch; `before` is the head before it.
+    fn write_batch(&mut self, before: ChainHead) -> Result<(), AuditError> {
+        let n = self.buf.len() as u64;
+        if self.len > 0 && self.len + n > self.max_file_bytes {
+            self.rotate(before)?;
+        }
+        self.reopen()?;
+        let Some(file) = self.file.as_mut() else {
+            return Err(AuditError::Closed);
+        };
+        if let Err(e) = file.write_all(&self.buf) {
+            self.file = None;
+            return Err(AuditError::io("write", &self.path)(e));
+        }
+        self.len += n;
+        match self.sync {
+            SyncMode::Always => {
+                if let Err(e) = self.fsync() {
+                    self.len -= n;
+                    self.file = None;
+                    return Err(e);
+                }
+            }
+            SyncMode::Interval => {
+                self.dirty_since.get_or_insert_with(Instant::now);
+            }
+        }
+        Ok(())
+    }
+
+    /// Fsyncs the trail and checks it is still the file at its path.
+    fn fsync(&mut self) -> Result<(), AuditError> {
+        let Some(file) = self.file.as_ref() else {
+            return Err(AuditError::TrailChanged {
+                path: self.path.clone(),
+                detail: "no open file".into(),
+            });
+        };
+        file.sync_data()
+            .map_err(AuditError::io("fsync", &self.path))?;
+        self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+        let detail = match fs::metadata(&self.path) {
+            Ok(m) if (m.dev(), m.ino()) == self.identity => return Ok(()),
+            Ok(_) => "another file is at its path".to_string(),
+            Err(e) => format!("its path: {e}"),
+        };
+        Err(self.lose(detail))
+    }
+
+    /// Marks the trail lost for good: every later record is refused with this error.
+    fn lose(&mut self, detail: String) -> AuditError {
+        let lost = Arc::new(AuditError::TrailChanged {
+            path: self.path.clone(),
+            detail,
+        });
+        self.lost = Some(lost.clone());
+        AuditError::Unwritable(lost)
+    }
+
+    /// Checkpoints the encoder's head and waits for it.
+    fn checkpoint(&mut self) -> Result<(), AuditError> {
+        if let Err(e) = self.checkpointer.store(self.encoder.head()) {
+            self.needs_sync = true;
+            return Err(AuditError::Unwritable(e));
+        }
+        self.needs_sync = false;
+        Ok(())
+    }
+
+    /// Fsyncs what was written and checkpoints it.
+    fn sync_now(&mut self) -> Result<(), AuditError> {
+        if let Some(lost) = &self.lost {
+            return Err(AuditError::Unwritable(lost.clone()));
+        }
+        if self.dirty_since.is_some() || self.needs_sync {
+            self.reopen()?;
+            if let Err(e) = self.fsync() {
+                self.needs_sync = true;
+                return Err(e);
+            }
+            self.dirty_since = None;
+        }
+        self.checkpoint()
+    }
+
+    /// Reopens the trail after a failure, cutting a torn write back to the last whole record.
+    fn reopen(&mut self) -> Result<(), AuditError> {
+        if self.file.is_some() {
+            return Ok(());
+        }
+        fs::create_dir_all(&self.dir).map_err(AuditError::io("create directory", &self.dir))?;
+        let file = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&self.path)
+            .map_err(AuditError::io("open", &self.path))?;
+        let meta = file
+            .metadata()
+            .map_err(AuditError::io("stat", &self.path))?;
+        if !meta.is_file() {
+            return Err(AuditError::NotAFile {
+                path: self.path.clone(),
+            });
+        }
+        let identity = (meta.dev(), meta.ino());
+        if meta.len() < self.len || (self.len > 0 && identity != self.identity) {
+            let detail = format!("{} bytes where {} were written", meta.len(), self.len);
+            return Err(self.lose(detail));
+        }
+        if meta.len() > self.len {
+            file.set_len(self.len)
+                .map_err(AuditError::io("truncate", &self.path))?;
+        }
+        self.identity = identity;
+        self.file = Some(file);
+        Ok(())
+    }
+
+    /// Closes the current file, whose last record is `last`, as `audit-<first seq>.jsonl`
+    /// and starts a new one.
+    fn rotate(&mut self, last: ChainHead) -> Result<(), AuditError> {
+        // Everything in the old file is made durable and checkpointed first, so the
+        // checkpoint never points past the files on disk.
+        self.reopen()?;
+        self.fsync()?;
+        self.dirty_since = None;
+        if let Err(e) = self.checkpointer.store(last) {
+            self.needs_sync = true;
+            return Err(AuditError::Unwritable(e));
+        }
+        let target = self.dir.join(rotated_name(self.first_seq));
+        if fs::symlink_metadata(&target).is_ok() {
+            return Err(AuditError::RotationTargetExists { path: target });
+        }
+        fs::rename(&self.path, &target).map_err(AuditError::io("rename", &self.path))?;
+        self.file = None;
+        self.len = 0;
+        self.first_seq = last.seq + 1;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(AuditError::io("fsync", &self.dir))?;
+        self.stats.rotations.fetch_add(1, Ordering::Relaxed);
+        self.reopen()
+    }
+}

@@ -1,0 +1,238 @@
+//! The binary's side of the adapters' contract: token verification, admission, decisions
+//! and audit records, from the config's verifier, policy engine and audit trail.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use gatekit_core::audit::{AuditEvent, CommandEvent, SessionEndEvent, SessionStartEvent};
+use gatekit_core::identity::Verifier;
+use gatekit_core::policy::{Request, Verdict};
+use gatekit_core::sql::{ClassifierCache, SqlContext, redact_secrets};
+use gatekit_core::{Identity, Protocol};
+use gatekit_pg::{Gate, LoginAttempt, LoginRefusal, SessionEnd, SessionInfo, StatementRequest};
+use jiff::Timestamp;
+
+use crate::audit_log::AuditLog;
+use crate::engine::Engine;
+use crate::jwks::JwksSource;
+
+/// Verifier, keys, policy and trail, shared by every listener of one `serve`.
+pub struct Shared {
+    /// The compiled policy and classifiers.
+    pub engine: Engine,
+    /// Token checks (issuer, audience, revocations).
+    pub verifier: Verifier,
+    /// The keys tokens are verified with.
+    pub keys: JwksSource,
+    /// The audit trail.
+    pub audit: AuditLog,
+}
+
+/// One target's gate.
+pub struct TargetGate {
+    shared: Arc<Shared>,
+    target: Arc<str>,
+    protocol: Protocol,
+    sessions: Mutex<HashMap<String, Arc<Counters>>>,
+}
+
+/// Per-session state: the identity shared by its records, its counts, and what SQL
+/// classification needs to remember.
+struct Counters {
+    identity: Arc<Identity>,
+    commands: AtomicU64,
+    denied: AtomicU64,
+    sql: Mutex<SqlState>,
+}
+
+/// The session's tracked `search_path` (so objects are qualified as the server resolves
+/// them) and its classification cache (prepared statements repeat).
+struct SqlState {
+    search_path: Vec<String>,
+    cache: ClassifierCache,
+}
+
+/// Statements cached per session, and the longest statement cached.
+const CACHE_ENTRIES: usize = 256;
+const CACHE_STATEMENT_BYTES: usize = 16 * 1024;
+
+impl TargetGate {
+    /// A gate for `target` speaking `protocol`.
+    pub fn new(shared: Arc<Shared>, target: &str, protocol: Protocol) -> Self {
+        TargetGate {
+            shared,
+            target: target.into(),
+            protocol,
+            sessions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn counters(&self, session: &SessionInfo) -> Arc<Counters> {
+        let mut map = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(c) = map.get(&session.id) {
+            return Arc::clone(c);
+        }
+        let c = Arc::new(Counters {
+            identity: Arc::new(session.identity.clone()),
+            commands: AtomicU64::new(0),
+            denied: AtomicU64::new(0),
+            sql: Mutex::new(SqlState {
+                search_path: Vec::new(),
+                cache: ClassifierCache::new(CACHE_ENTRIES, CACHE_STATEMENT_BYTES),
+            }),
+        });
+        map.insert(session.id.clone(), Arc::clone(&c));
+        c
+    }
+}
+
+impl Gate for TargetGate {
+    async fn authenticate(&self, attempt: LoginAttempt<'_>) -> Result<Identity, LoginRefusal> {
+        let now = Timestamp::now();
+        let identity = match self
+            .shared
+            .keys
+            .verify(&self.shared.verifier, attempt.token, now)
+            .await
+        {
+            Ok(identity) => identity,
+            Err(e) => {
+                tracing::info!(target_name = %self.target, peer = %attempt.peer, error = %e, "login refused");
+                return Err(LoginRefusal::InvalidToken(e.to_string()));
+            }
+        };
+        let admission = self.shared.engine.policy().admit(&identity, attempt.target);
+        if admission.verdict == Verdict::Deny {
+            tracing::info!(target_name = %self.target, user = %identity.subject, reason = %admission.reason, "session refused");
+            return Err(LoginRefusal::NotAdmitted(admission.reason.to_string()));
+        }
+        Ok(identity)
+    }
+
+    async fn decide(
+        &self,
+        session: &SessionInfo,
+        statement: &StatementRequest,
+    ) -> gatekit_pg::Decision {
+        let started = std::time::Instant::now();
+        let now = Timestamp::now();
+        let engine = &self.shared.engine;
+        let state = self.counters(session);
+        let analysis = {
+            let mut sql = state.sql.lock().unwrap_or_else(PoisonError::into_inner);
+            let SqlState { search_path, cache } = &mut *sql;
+            cache.get_or_classify(engine.sql(), &statement.sql, &SqlContext { search_path })
+        };
+        let classification = analysis.classification();
+        let text = String::from_utf8_lossy(&statement.sql);
+        let decision = engine.policy().decide(&Request {
+            identity: &session.identity,
+            target: &self.target,
+            protocol: self.protocol,
+            command: &classification,
+            text: &text,
+            now,
+        });
+        // No approval queue runs in this build: a statement that needs review is refused,
+        // naming who would have to approve it.
+        let (verdict, reason) = match decision.verdict {
+            Verdict::Review => (
+                Verdict::Deny,
+                format!(
+                    "{} (needs approval by {}; no approval queue is running)",
+                    decision.reason,
+                    decision.approvers.join(", ")
+                ),
+            ),
+            v => (v, decision.reason.to_string()),
+        };
+        let counters = state;
+        counters.commands.fetch_add(1, Ordering::Relaxed);
+        let record = AuditEvent::Command(CommandEvent {
+            session: session.id.as_str().into(),
+            identity: Arc::clone(&counters.identity),
+            target: Arc::clone(&self.target),
+            protocol: self.protocol,
+            command: redact_secrets(&text).into_owned(),
+            classes: classification.classes,
+            objects: classification.objects,
+            verdict: decision.verdict,
+            rule: decision.rule.clone(),
+            reason: Some(reason.as_str().into()),
+            rows: None,
+            bytes: None,
+            duration_us: Some(started.elapsed().as_micros() as u64),
+            error: None,
+        });
+        // The record is written (and, with `sync = "always"`, on disk) before the statement
+        // goes on; a trail that cannot be written refuses every statement.
+        if let Err(e) = self.shared.audit.append(record).await {
+            tracing::error!(error = %e, "audit trail unwritable: refusing statements");
+            counters.denied.fetch_add(1, Ordering::Relaxed);
+            return gatekit_pg::Decision::Deny {
+                rule: None,
+                reason: "the audit trail cannot be written".into(),
+            };
+        }
+        match verdict {
+            Verdict::Allow => {
+                // Later statements are qualified through the search_path this one sets.
+                // (`SET LOCAL` is tracked as if it outlived the transaction: objects may then
+                // be qualified under the newer path, never left unqualified.)
+                if let Some(change) = &analysis.search_path {
+                    counters
+                        .sql
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .search_path = change.schemas.clone();
+                }
+                gatekit_pg::Decision::Allow
+            }
+            _ => {
+                counters.denied.fetch_add(1, Ordering::Relaxed);
+                gatekit_pg::Decision::Deny {
+                    rule: decision.rule.as_deref().map(str::to_owned),
+                    reason,
+                }
+            }
+        }
+    }
+
+    async fn session_started(&self, session: &SessionInfo) {
+        let counters = self.counters(session);
+        let event = AuditEvent::SessionStart(SessionStartEvent {
+            session: session.id.as_str().into(),
+            identity: Arc::clone(&counters.identity),
+            target: Arc::clone(&self.target),
+            protocol: self.protocol,
+            client: Some(session.peer.to_string()),
+        });
+        if let Err(e) = self.shared.audit.append(event).await {
+            tracing::error!(error = %e, session = %session.id, "cannot record session start");
+        }
+    }
+
+    async fn session_ended(&self, session: &SessionInfo, end: &SessionEnd) {
+        let counters = self.counters(session);
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&session.id);
+        let duration = end.ended_at.duration_since(session.started_at);
+        let event = AuditEvent::SessionEnd(SessionEndEvent {
+            session: session.id.as_str().into(),
+            identity: Arc::clone(&counters.identity),
+            target: Arc::clone(&self.target),
+            protocol: self.protocol,
+            client: Some(session.peer.to_string()),
+            duration_ms: duration.as_millis().max(0) as u64,
+            commands: counters.commands.load(Ordering::Relaxed),
+            denied: counters.denied.load(Ordering::Relaxed),
+            reason: end.error.as_ref().map(|e| e.to_string()),
+        });
+        if let Err(e) = self.shared.audit.append(event).await {
+            tracing::error!(error = %e, session = %session.id, "cannot record session end");
+        }
+    }
+}

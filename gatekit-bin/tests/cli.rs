@@ -1,0 +1,576 @@
+//! The `gatekit` binary, driven as a user would: exit codes, output, and what each command
+//! may and may not touch.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/gatekit.toml");
+const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/policy-cases.toml");
+const SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
+
+fn gatekit() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gatekit"));
+    c.env_remove("GATEKIT_LOG").env("NO_COLOR", "1");
+    // Target credentials of the example config are deliberately absent.
+    c.env_remove("SHOP_DB_PASSWORD")
+        .env_remove("CLUSTER_SA_TOKEN");
+    c
+}
+
+fn run(c: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = c.output().expect("gatekit runs");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+fn check(args: &[&str]) -> (i32, String, String) {
+    run(gatekit()
+        .args(["check", "--config", EXAMPLE, "--protocol", "postgres"])
+        .args(args))
+}
+
+/// A config with the HS256 development secret and no targets, in a temp dir.
+fn dev_config(dir: &Path, extra: &str) -> PathBuf {
+    let path = dir.join("gatekit.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[identity]
+issuer = "https://idp.test/"
+audience = "gatekit"
+hs256_secret_env = "GK_TEST_SECRET"
+
+[audit]
+dir = "audit"
+
+[policy]
+default = "allow"
+
+{extra}
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+const SHOP_TARGET: &str = r#"
+[[target]]
+name = "shop"
+protocol = "postgres"
+listen = "127.0.0.1:1"
+upstream = "127.0.0.1:5432"
+database = "shop"
+user = "app"
+allow_groups = ["dev"]
+
+[[rule]]
+name = "no-ddl"
+classes = ["ddl"]
+action = "deny"
+reason = "schema changes go through migrations"
+"#;
+
+#[test]
+fn check_exit_codes_follow_the_verdict() {
+    let (code, out, _) = check(&[
+        "--user",
+        "alice",
+        "--group",
+        "dev",
+        "SELECT * FROM customers WHERE id = 1",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("verdict:  allow"), "{out}");
+
+    let (code, out, _) = check(&["--user", "alice", "--group", "dev", "DELETE FROM customers"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("rule:     no-bulk-writes"), "{out}");
+
+    let (code, out, _) = check(&["--user", "alice", "--group", "dev", "DROP TABLE customers"]);
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("approvers: dba"), "{out}");
+
+    // Outside the target's allow_groups: denied at session start, whatever the command.
+    let (code, out, _) = check(&["--user", "eve", "--group", "marketing", "SELECT 1"]);
+    assert_eq!(code, 3, "{out}");
+}
+
+#[test]
+fn check_json_has_the_contract_fields() {
+    let (code, out, _) = check(&[
+        "--user",
+        "alice",
+        "--group",
+        "dev",
+        "--json",
+        "TRUNCATE orders",
+    ]);
+    assert_eq!(code, 3);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
+    assert_eq!(v["verdict"], "deny");
+    assert_eq!(v["rule"], "no-bulk-writes");
+    assert!(v["reason"].as_str().is_some_and(|r| !r.is_empty()));
+    let classes: Vec<&str> = v["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(
+        classes.contains(&"bulk-write") && classes.contains(&"destructive"),
+        "{classes:?}"
+    );
+    assert_eq!(v["objects"][0], "public.orders");
+}
+
+#[test]
+fn check_usage_and_config_errors_exit_2() {
+    let (code, _, err) = check(&["--user", "a", "--target", "nope", "SELECT 1"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown target `nope`"), "{err}");
+    let (code, _, err) = run(gatekit().args([
+        "check",
+        "--config",
+        "/nonexistent/gatekit.toml",
+        "--protocol",
+        "postgres",
+        "--user",
+        "a",
+        "x",
+    ]));
+    assert_eq!(code, 2);
+    assert!(err.contains("/nonexistent/gatekit.toml"), "{err}");
+    let (code, _, _) = run(gatekit().args([
+        "check",
+        "--config",
+        EXAMPLE,
+        "--protocol",
+        "gopher",
+        "--user",
+        "a",
+        "x",
+    ]));
+    assert_eq!(code, 2);
+    let (code, _, err) =
+        run(gatekit().args(["check", "--config", EXAMPLE, "--protocol", "postgres", "x"]));
+    assert_eq!(code, 2, "neither --token nor --user: {err}");
+}
+
+#[test]
+fn minted_token_is_verified_by_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dev_config(dir.path(), SHOP_TARGET);
+    let (code, token, err) = run(gatekit()
+        .env("GK_TEST_SECRET", SECRET)
+        .args(["token", "--config"])
+        .arg(&config)
+        .args(["--sub", "alice", "--group", "dev", "--ttl", "10m"]));
+    assert_eq!(code, 0, "{err}");
+    let token = token.trim().to_owned();
+    assert_eq!(token.split('.').count(), 3, "{token}");
+
+    let check = |token: &str, cmd: &str| {
+        run(gatekit()
+            .env("GK_TEST_SECRET", SECRET)
+            .args(["check", "--json", "--protocol", "postgres", "--config"])
+            .arg(&config)
+            .args(["--token", token, cmd]))
+    };
+    let (code, out, err) = check(&token, "ALTER TABLE t ADD c int");
+    assert_eq!(code, 3, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["user"], "alice");
+    assert_eq!(v["groups"][0], "dev");
+    assert_eq!(v["rule"], "no-ddl");
+
+    // One changed signature byte: refused, and the token never appears in the error.
+    let mut bad = token.clone().into_bytes();
+    let last = bad.len() - 2;
+    bad[last] = if bad[last] == b'A' { b'B' } else { b'A' };
+    let bad = String::from_utf8(bad).unwrap();
+    let (code, _, err) = check(&bad, "SELECT 1");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--token"), "{err}");
+    assert!(!err.contains(&bad), "error echoes the token: {err}");
+
+    // Another secret: refused.
+    let (code, _, _) = run(gatekit()
+        .env("GK_TEST_SECRET", "another-secret-another-secret-0123456789")
+        .args(["check", "--protocol", "postgres", "--config"])
+        .arg(&config)
+        .args(["--token", &token, "SELECT 1"]));
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn token_needs_the_dev_secret() {
+    let (code, _, err) = run(gatekit().args(["token", "--config", EXAMPLE, "--sub", "alice"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("hs256_secret_env"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dev_config(dir.path(), "");
+    let (code, _, err) = run(gatekit()
+        .env_remove("GK_TEST_SECRET")
+        .args(["token", "--config"])
+        .arg(&config)
+        .args(["--sub", "alice"]));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("GK_TEST_SECRET") && err.contains("identity.hs256_secret_env"),
+        "{err}"
+    );
+}
+
+#[test]
+fn policy_test_passes_the_example_and_reports_mismatches() {
+    let (code, out, err) = run(gatekit().args(["policy", "test", "--config", EXAMPLE, CASES]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(" 0 failed"), "{out}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let cases = dir.path().join("cases.toml");
+    std::fs::write(
+        &cases,
+        r#"
+[[case]]
+name = "wrongly expects a bulk delete to pass"
+user = "alice"
+groups = ["dev"]
+protocol = "postgres"
+command = "DELETE FROM customers"
+expect = "allow"
+
+[[case]]
+name = "right about reads"
+user = "alice"
+groups = ["dev"]
+protocol = "postgres"
+command = "SELECT 1"
+expect = "allow"
+rule = "none"
+"#,
+    )
+    .unwrap();
+    let (code, out, _) = run(gatekit()
+        .args(["policy", "test", "--config", EXAMPLE])
+        .arg(&cases));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAIL  wrongly expects a bulk delete to pass"),
+        "{out}"
+    );
+    assert!(
+        out.contains("expected: allow") && out.contains("decided:  deny by rule no-bulk-writes"),
+        "{out}"
+    );
+    assert!(out.contains("ok    right about reads"), "{out}");
+    assert!(out.contains("1 passed, 1 failed"), "{out}");
+}
+
+#[test]
+fn serve_refuses_to_start_on_a_missing_credential() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dev_config(
+        dir.path(),
+        "[[notify]]\nkind = \"json\"\nurl_env = \"GK_TEST_HOOK\"\nevents = [\"anomaly\"]\n",
+    );
+    let (code, _, err) = run(gatekit()
+        .env("GK_TEST_SECRET", SECRET)
+        .env_remove("GK_TEST_HOOK")
+        .args(["serve", "--config"])
+        .arg(&config));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("notify[0].url_env") && err.contains("GK_TEST_HOOK"),
+        "{err}"
+    );
+    // The example names SHOP_DB_PASSWORD, which is unset here.
+    let (code, _, err) = run(gatekit().args(["serve", "--config", EXAMPLE]));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("jwks") || err.contains("SHOP_DB_PASSWORD") || err.contains("url_env"),
+        "{err}"
+    );
+}
+
+#[test]
+fn serve_writes_a_verifiable_trail_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dev_config(dir.path(), "");
+    let mut child = gatekit()
+        .env("GK_TEST_SECRET", SECRET)
+        .args(["--log-format", "json", "serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let trail = dir.path().join("audit/audit.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&trail).is_ok_and(|t| t.contains("config_reload")) {
+        assert!(
+            Instant::now() < deadline,
+            "no config_reload record in {}",
+            trail.display()
+        );
+        assert!(child.try_wait().unwrap().is_none(), "serve exited early");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("gatekit serving") && log.contains("audit trail closed"),
+        "{log}"
+    );
+    assert!(!log.contains(SECRET), "the secret leaked into the log");
+
+    let (code, out, err) = run(gatekit().args(["audit", "verify", "--config"]).arg(&config));
+    assert_eq!(code, 0, "{out}{err}");
+
+    // Edit one byte of the trail: verify names the break and exits 1.
+    let text = std::fs::read_to_string(&trail).unwrap();
+    std::fs::write(&trail, text.replacen("config_reload", "config_reloaX", 1)).unwrap();
+    let (code, out, err) = run(gatekit().args(["audit", "verify", "--config"]).arg(&config));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(format!("{out}{err}").contains("seq 1"), "{out}{err}");
+}
+
+#[test]
+fn every_subcommand_help_shows_an_example() {
+    for sub in [
+        &["serve"][..],
+        &["check"],
+        &["policy", "test"],
+        &["token"],
+        &["audit"],
+        &["audit", "verify"],
+        &["audit", "search"],
+        &["audit", "tail"],
+    ] {
+        let (code, out, _) = run(gatekit().args(sub).arg("--help"));
+        assert_eq!(code, 0, "{sub:?}");
+        assert!(
+            out.contains("Example"),
+            "{sub:?} --help has no example:\n{out}"
+        );
+    }
+}
+
+#[path = "../../gatekit-pg/tests/support/cluster.rs"]
+#[allow(dead_code)]
+mod cluster;
+
+/// Waits until something listens on `addr`.
+fn wait_listening(addr: &str, child: &mut std::process::Child) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "gatekit serve exited early"
+        );
+        assert!(Instant::now() < deadline, "nothing listens on {addr}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn psql(port: u16, token: &str, sql: &str) -> (i32, String, String) {
+    run(Command::new(cluster::bin().join("psql"))
+        .env("PGPASSWORD", token)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .arg(format!(
+            "host=127.0.0.1 port={port} user=alice dbname=shop sslmode=require"
+        ))
+        .args(["-X", "-v", "ON_ERROR_STOP=1", "-Atc", sql]))
+}
+
+#[test]
+fn serve_judges_real_postgres_traffic_and_records_it() {
+    let pg = cluster::Cluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = cluster::free_port();
+    let config = dev_config(
+        dir.path(),
+        &format!(
+            r#"
+[[target]]
+name = "shop"
+protocol = "postgres"
+listen = "127.0.0.1:{port}"
+upstream = "{upstream}"
+database = "shop"
+user = "{user}"
+password_env = "GK_TEST_DB_PASSWORD"
+upstream_tls = "require"
+allow_groups = ["dev"]
+roles = {{ dev = "shop_readonly" }}
+
+[[rule]]
+name = "no-bulk-writes"
+groups = ["dev"]
+classes = ["bulk-write"]
+action = "deny"
+reason = "bulk writes are not allowed for developers"
+
+[[rule]]
+name = "vault-is-off-limits"
+objects = ["vault.*"]
+action = "deny"
+reason = "the vault schema holds secrets"
+
+[[rule]]
+name = "risky-needs-review"
+groups = ["dev"]
+classes = ["ddl", "dcl", "admin", "destructive", "procedural", "unparsed"]
+action = "review"
+approvers = ["dba"]
+"#,
+            upstream = pg.addr(),
+            user = cluster::SCRAM_USER,
+        ),
+    );
+    let mut child = gatekit()
+        .env("GK_TEST_SECRET", SECRET)
+        .env("GK_TEST_DB_PASSWORD", cluster::SCRAM_PASSWORD)
+        .args(["--log-format", "json", "serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_listening(&format!("127.0.0.1:{port}"), &mut child);
+    let mint = |groups: &[&str]| {
+        let mut c = gatekit();
+        c.env("GK_TEST_SECRET", SECRET)
+            .args(["token", "--config"])
+            .arg(&config)
+            .args(["--sub", "alice"]);
+        for g in groups {
+            c.args(["--group", g]);
+        }
+        let (code, out, err) = run(&mut c);
+        assert_eq!(code, 0, "{err}");
+        out.trim().to_owned()
+    };
+    let dev = mint(&["dev"]);
+
+    let (code, out, err) = psql(port, &dev, "SELECT count(*) FROM customers");
+    assert_eq!((code, out.trim()), (0, "1000"), "{err}");
+    // The held role applies: the session runs as shop_readonly, as the human alice.
+    let (code, out, err) = psql(
+        port,
+        &dev,
+        "SELECT current_user, current_setting('gatekit.user')",
+    );
+    assert_eq!((code, out.trim()), (0, "shop_readonly|alice"), "{err}");
+
+    let (code, _, err) = psql(port, &dev, "DELETE FROM customers");
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("no-bulk-writes") && err.contains("bulk writes are not allowed"),
+        "{err}"
+    );
+    let (code, _, err) = psql(
+        port,
+        &dev,
+        "/* just looking */ ALTER TABLE customers ADD COLUMN note text",
+    );
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("risky-needs-review") && err.contains("dba"),
+        "{err}"
+    );
+    // Nothing reached the server.
+    assert_eq!(
+        pg.psql_admin("shop", "SELECT count(*) FROM customers")
+            .trim(),
+        "1000"
+    );
+    assert_eq!(
+        pg.psql_admin("shop", "SELECT count(*) FROM information_schema.columns WHERE column_name = 'note' AND table_name = 'customers'").trim(),
+        "0"
+    );
+
+    // The session's search_path is tracked: a later unqualified name resolves into it.
+    let script = dir.path().join("script.sql");
+    std::fs::write(
+        &script,
+        "SET search_path TO vault, public;\nSELECT * FROM customers;\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(Command::new(cluster::bin().join("psql"))
+        .env("PGPASSWORD", &dev)
+        .arg(format!(
+            "host=127.0.0.1 port={port} user=alice dbname=shop sslmode=require"
+        ))
+        .args(["-X", "-v", "ON_ERROR_STOP=1", "-f"])
+        .arg(&script));
+    assert_ne!(code, 0);
+    assert!(err.contains("vault-is-off-limits"), "{err}");
+
+    // Outside allow_groups, and a bad token: refused at login.
+    let (code, _, err) = psql(port, &mint(&["marketing"]), "SELECT 1");
+    assert_ne!(code, 0, "{err}");
+    let (code, _, err) = psql(port, "not-a-token", "SELECT 1");
+    assert_ne!(code, 0, "{err}");
+    assert!(!err.contains(SECRET));
+
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        !log.contains(cluster::SCRAM_PASSWORD) && !log.contains(&dev),
+        "a credential leaked into the log"
+    );
+
+    let (code, out, err) = run(gatekit().args(["audit", "verify", "--config"]).arg(&config));
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = run(gatekit()
+        .args(["audit", "search", "--json", "--verdict", "deny", "--config"])
+        .arg(&config));
+    assert_eq!(code, 0, "{err}");
+    let denied: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        denied
+            .iter()
+            .any(|r| r["command"] == "DELETE FROM customers" && r["rule"] == "no-bulk-writes"),
+        "{out}"
+    );
+    let (_, all, _) = run(gatekit()
+        .args(["audit", "search", "--json", "--user", "alice", "--config"])
+        .arg(&config));
+    for kind in ["session_start", "session_end", "command"] {
+        assert!(
+            all.contains(&format!("\"event\":\"{kind}\"")),
+            "no {kind} record:\n{all}"
+        );
+    }
+}

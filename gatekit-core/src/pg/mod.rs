@@ -1,0 +1,17 @@
+//! The PostgreSQL wire protocol: message codecs and the gateway session state machine.
+//!
+//! [`codec`] decodes and encodes frontend and backend messages with per-type size caps and
+//! forwards unchanged messages byte for byte. [`Session`] is the sans-IO gateway between one
+//! client and one upstream server: it takes bytes and answers in (`handle_*`), and hands bytes
+//! for each side, events for the driver and deadlines out (`poll_output`, `poll_timeout`).
+
+pub mod codec;
+mod error;
+mod session;
+
+pub use codec::{Frame, Limits};
+pub use error::{PgError, Side, Tag};
+pub use session::{
+    DEFAULT_ALLOWED_SETTINGS, Decision, Event, LoginRefusal, LoginRequest, Output, Password,
+    Session, SessionConfig, StatementKind, StatementRequest, UpstreamTls, UserCheck,
+};

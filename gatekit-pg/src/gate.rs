@@ -1,0 +1,139 @@
+//! The adapter's contract with the rest of gatekit: the [`Gate`].
+//!
+//! The adapter carries bytes and runs the core session; everything that needs policy,
+//! identity verification or the audit trail is asked of the `Gate`, which the `gatekit`
+//! binary implements with the real verifier, policy engine and audit writer (and tests with
+//! a fixed map of tokens).
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use gatekit_core::Identity;
+use gatekit_core::pg::PgError;
+pub use gatekit_core::pg::{Decision, LoginRefusal, StatementKind, StatementRequest};
+use jiff::Timestamp;
+
+/// A client's attempt to log in: its token and what it said about itself.
+#[derive(Clone, Copy)]
+pub struct LoginAttempt<'a> {
+    /// The target's name.
+    pub target: &'a str,
+    /// The bearer token (a JWT). Never log it.
+    pub token: &'a str,
+    /// The user name the client gave.
+    pub user: &'a str,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Whether the token came over TLS.
+    pub tls: bool,
+}
+
+impl std::fmt::Debug for LoginAttempt<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginAttempt")
+            .field("target", &self.target)
+            .field("user", &self.user)
+            .field("peer", &self.peer)
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A live session, as reported to [`Gate::session_started`] and [`Gate::session_ended`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// Unique id of the session (32 hex digits).
+    pub id: String,
+    /// The target's name.
+    pub target: String,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Who is connected.
+    pub identity: Identity,
+    /// When the session became ready.
+    pub started_at: Timestamp,
+}
+
+/// How a session ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionEnd {
+    /// When.
+    pub ended_at: Timestamp,
+    /// The error that ended it; `None` for a normal end.
+    pub error: Option<PgError>,
+}
+
+/// What the adapter asks of gatekit. Every method is awaited on the connection's own
+/// task, so a slow answer holds that connection only.
+///
+/// Contract:
+/// - [`Gate::authenticate`] verifies the token (signature, issuer, audience, expiry,
+///   revocation) and admits the identity to the target (`allow_groups`). Its refusal text
+///   is shown to the client, so it must never contain the token.
+/// - [`Gate::decide`] is asked about every statement (simple `Query`, each `Parse`, each
+///   `FunctionCall`) before it reaches the server; the connection waits for the answer.
+///   It should classify the text and run the policy; any internal failure must answer
+///   [`Decision::Deny`] (fail closed).
+/// - [`Gate::session_started`] is called once the upstream session is ready, before the
+///   client's first statement is decided; [`Gate::session_ended`] once per started
+///   session, after both connections are closed.
+pub trait Gate: Send + Sync + 'static {
+    /// Verifies a token and admits its holder to the target.
+    fn authenticate(
+        &self,
+        attempt: LoginAttempt<'_>,
+    ) -> impl Future<Output = Result<Identity, LoginRefusal>> + Send;
+
+    /// Decides on one statement of a live session.
+    fn decide(
+        &self,
+        session: &SessionInfo,
+        statement: &StatementRequest,
+    ) -> impl Future<Output = Decision> + Send;
+
+    /// A session is ready (for the audit trail).
+    fn session_started(&self, session: &SessionInfo) -> impl Future<Output = ()> + Send {
+        let _ = session;
+        async {}
+    }
+
+    /// A session has ended (for the audit trail).
+    fn session_ended(
+        &self,
+        session: &SessionInfo,
+        end: &SessionEnd,
+    ) -> impl Future<Output = ()> + Send {
+        let _ = (session, end);
+        async {}
+    }
+}
+
+/// A shared gate (one verifier and audit writer behind several listeners).
+impl<G: Gate> Gate for std::sync::Arc<G> {
+    fn authenticate(
+        &self,
+        attempt: LoginAttempt<'_>,
+    ) -> impl Future<Output = Result<Identity, LoginRefusal>> + Send {
+        (**self).authenticate(attempt)
+    }
+
+    fn decide(
+        &self,
+        session: &SessionInfo,
+        statement: &StatementRequest,
+    ) -> impl Future<Output = Decision> + Send {
+        (**self).decide(session, statement)
+    }
+
+    fn session_started(&self, session: &SessionInfo) -> impl Future<Output = ()> + Send {
+        (**self).session_started(session)
+    }
+
+    fn session_ended(
+        &self,
+        session: &SessionInfo,
+        end: &SessionEnd,
+    ) -> impl Future<Output = ()> + Send {
+        (**self).session_ended(session, end)
+    }
+}
