@@ -137,7 +137,7 @@ fn cells() -> Vec<Vec<u8>> {
         .map(|i| {
             let r = rng.next();
             let cell = match i % 10 {
-                0 | 1 | 2 => format!("{} {}", rng.pick(&words), rng.pick(&words)),
+                0..=2 => format!("{} {}", rng.pick(&words), rng.pick(&words)),
                 3 => format!(
                     "2024-{:02}-{:02} {:02}:{:02}:00",
                     1 + r % 12,
@@ -150,7 +150,7 @@ fn cells() -> Vec<Vec<u8>> {
                 6 => format!("{:016x}", r),
                 7 => format!("user{}@example.com", r % 10_000),
                 8 => format!("{} {}", rng.pick(&words), r % 1000),
-                _ if r % 7 == 0 => "4111 1111 1111 1111".to_owned(),
+                _ if r.is_multiple_of(7) => "4111 1111 1111 1111".to_owned(),
                 _ => format!("note: {}", rng.pick(&words)),
             };
             let mut cell = cell.into_bytes();
@@ -244,7 +244,7 @@ fn luhn_ok(s: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn masker() -> Masker {

@@ -13,7 +13,7 @@
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
-use gatekit_core::mask::{BUILT_IN_DETECTORS, Masker, MaskSpec, StreamMasker, Strategy};
+use gatekit_core::mask::{BUILT_IN_DETECTORS, MaskSpec, Masker, Strategy, StreamMasker};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut spec = MaskSpec::new("example", BUILT_IN_DETECTORS.iter().copied());
