@@ -1,0 +1,564 @@
+//! Candidate search and validation.
+//!
+//! One pass over the bytes with a 256-entry class table stops only where a structural value
+//! can be anchored: a digit run, `@`, `:`, `+`, `(`. Keyword-anchored secrets are located by
+//! one aho-corasick automaton (or, for short inputs such as result cells, a bigram table in
+//! the same pass); custom regexes run as one multi-pattern regex, custom terms as one
+//! aho-corasick automaton. Validators (Luhn, issuer ranges, mod-97, area rules, context words)
+//! run only on those candidates.
+//!
+//! Every check reads through [`Hay`], so on a buffer that is not the end of the input it can
+//! answer "need more" instead of guessing; [`Scanner::scan`] turns those answers into the
+//! offset before which everything is final, which is what lets a stream hold back only what
+//! may still change.
+
+mod card;
+mod custom;
+mod hay;
+mod net;
+mod numbers;
+mod phone;
+mod secrets;
+
+use aho_corasick::{AhoCorasick, Input, MatchKind};
+
+#[cfg(test)]
+pub(crate) use card::luhn;
+pub(crate) use custom::Custom;
+pub(crate) use hay::{Hay, Span};
+
+use hay::{Check, NeedMore};
+
+/// Bytes of already-emitted text a stream keeps for checks that look behind their anchor.
+pub(crate) const LEFT_CONTEXT: usize = 128;
+
+/// How far before its value a keyword may stand (`Authorization: "Bearer …`).
+const KEYWORD_REACH: usize = 64;
+
+/// Inputs up to this long that start at offset 0 locate keywords in the same pass as the
+/// structural anchors; longer ones use aho-corasick, which has a higher fixed cost.
+const SHORT_INPUT: usize = 96;
+
+/// The longest digit run a numeric detector can start with (a compact IBAN's digits).
+const NUMERIC_RUN_MAX: usize = 32;
+
+/// The built-in detectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub(crate) enum BuiltIn {
+    CreditCard,
+    Email,
+    Phone,
+    UsSsn,
+    Iban,
+    Ipv4,
+    Ipv6,
+    AwsAccessKey,
+    Jwt,
+    PrivateKey,
+    BearerToken,
+    PasswordAssignment,
+}
+
+impl BuiltIn {
+    pub(crate) const ALL: [BuiltIn; 12] = [
+        BuiltIn::CreditCard,
+        BuiltIn::Email,
+        BuiltIn::Phone,
+        BuiltIn::UsSsn,
+        BuiltIn::Iban,
+        BuiltIn::Ipv4,
+        BuiltIn::Ipv6,
+        BuiltIn::AwsAccessKey,
+        BuiltIn::Jwt,
+        BuiltIn::PrivateKey,
+        BuiltIn::BearerToken,
+        BuiltIn::PasswordAssignment,
+    ];
+
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            BuiltIn::CreditCard => "credit_card",
+            BuiltIn::Email => "email",
+            BuiltIn::Phone => "phone",
+            BuiltIn::UsSsn => "us_ssn",
+            BuiltIn::Iban => "iban",
+            BuiltIn::Ipv4 => "ipv4",
+            BuiltIn::Ipv6 => "ipv6",
+            BuiltIn::AwsAccessKey => "aws_access_key",
+            BuiltIn::Jwt => "jwt",
+            BuiltIn::PrivateKey => "private_key",
+            BuiltIn::BearerToken => "bearer_token",
+            BuiltIn::PasswordAssignment => "password_assignment",
+        }
+    }
+
+    pub(crate) fn from_name(name: &str) -> Option<BuiltIn> {
+        BuiltIn::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    const fn bit(self) -> u16 {
+        1 << self as u8
+    }
+
+    /// How far before its anchor a value of this kind may start.
+    const fn lookback(self) -> usize {
+        match self {
+            BuiltIn::Email => net::EMAIL_LOCAL_MAX,
+            BuiltIn::Iban => 2,
+            BuiltIn::Ipv6 => 4,
+            _ => 0,
+        }
+    }
+}
+
+/// A detector's index in its masker: built-ins by discriminant, custom ones after them.
+pub(crate) type DetId = u16;
+
+/// A validated value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Cand {
+    pub(crate) det: DetId,
+    pub(crate) span: Span,
+}
+
+/// A set of built-in detectors.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct BuiltIns(u16);
+
+impl BuiltIns {
+    pub(crate) fn insert(&mut self, b: BuiltIn) {
+        self.0 |= b.bit();
+    }
+
+    pub(crate) const fn contains(self, b: BuiltIn) -> bool {
+        self.0 & b.bit() != 0
+    }
+
+    pub(crate) const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+// Byte classes of the structural pass.
+const C_DIGIT: u8 = 1;
+const C_AT: u8 = 2;
+const C_COLON: u8 = 3;
+const C_PLUS: u8 = 4;
+const C_PAREN: u8 = 5;
+
+/// Where a scan puts what it finds.
+pub(crate) struct Sink<'o> {
+    out: &'o mut Vec<Cand>,
+    /// Values starting before this offset were dealt with by an earlier scan.
+    from: usize,
+    /// Everything before this offset is final.
+    stable: usize,
+}
+
+impl Sink<'_> {
+    #[inline]
+    fn push(&mut self, det: DetId, span: Span) {
+        if span.start >= self.from && span.start < span.end {
+            self.out.push(Cand { det, span });
+        }
+    }
+
+    #[inline]
+    fn hold(&mut self, at: usize) {
+        self.stable = self.stable.min(at);
+    }
+
+    #[inline]
+    fn take(&mut self, det: BuiltIn, anchor: usize, res: Check) {
+        match res {
+            Ok(Some(span)) => self.push(det as DetId, span),
+            Ok(None) => {}
+            Err(NeedMore) => self.hold(anchor.saturating_sub(det.lookback())),
+        }
+    }
+}
+
+/// Keyword locators for the keyword-anchored detectors.
+struct Keywords {
+    /// Three-byte stems (all ASCII cases for case-insensitive keywords), for long inputs.
+    ac: AhoCorasick,
+    /// For short inputs, by two bytes `b0 << 8 | b1`: whether a stem starts with them or
+    /// `b0` anchors a structural value (filled in by the scanner).
+    pairs: Box<[bool; 65536]>,
+    /// First bytes of every stem.
+    first: [bool; 256],
+}
+
+impl Keywords {
+    fn new(on: BuiltIns) -> Option<Keywords> {
+        let mut stems: Vec<Vec<u8>> = Vec::new();
+        let mut any_case = |stem: &[u8; 3]| {
+            for mask in 0u8..8 {
+                let v = stem
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &c)| {
+                        if mask >> k & 1 == 1 {
+                            c.to_ascii_uppercase()
+                        } else {
+                            c
+                        }
+                    })
+                    .collect();
+                stems.push(v);
+            }
+        };
+        if on.contains(BuiltIn::PasswordAssignment) {
+            any_case(b"pas");
+            any_case(b"pwd");
+        }
+        if on.contains(BuiltIn::BearerToken) {
+            any_case(b"bea");
+            any_case(b"aut");
+        }
+        if on.contains(BuiltIn::AwsAccessKey) {
+            stems.extend(secrets::AWS_PREFIXES.iter().map(|p| p.to_vec()));
+        }
+        if on.contains(BuiltIn::Jwt) {
+            stems.push(b"eyJ".to_vec());
+        }
+        if on.contains(BuiltIn::PrivateKey) {
+            stems.push(b"-----BEGIN".to_vec());
+        }
+        if stems.is_empty() {
+            return None;
+        }
+        let mut pairs = Box::new([false; 65536]);
+        let mut first = [false; 256];
+        for s in &stems {
+            if let [a, b, ..] = s.as_slice() {
+                first[usize::from(*a)] = true;
+                pairs[usize::from(*a) << 8 | usize::from(*b)] = true;
+            }
+        }
+        let ac = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(&stems)
+            .ok()?;
+        Some(Keywords { ac, pairs, first })
+    }
+}
+
+/// The compiled detectors of one profile.
+pub(crate) struct Scanner {
+    on: BuiltIns,
+    class: [u8; 256],
+    keywords: Option<Keywords>,
+    custom: Custom,
+}
+
+impl Scanner {
+    pub(crate) fn new(on: BuiltIns, custom: Custom) -> Scanner {
+        let mut class = [0u8; 256];
+        if [
+            BuiltIn::CreditCard,
+            BuiltIn::Phone,
+            BuiltIn::UsSsn,
+            BuiltIn::Iban,
+            BuiltIn::Ipv4,
+        ]
+        .into_iter()
+        .any(|b| on.contains(b))
+        {
+            for d in b'0'..=b'9' {
+                class[usize::from(d)] = C_DIGIT;
+            }
+        }
+        if on.contains(BuiltIn::Email) {
+            class[usize::from(b'@')] = C_AT;
+        }
+        if on.contains(BuiltIn::Ipv6) {
+            class[usize::from(b':')] = C_COLON;
+        }
+        if on.contains(BuiltIn::Phone) {
+            class[usize::from(b'+')] = C_PLUS;
+            class[usize::from(b'(')] = C_PAREN;
+        }
+        let mut keywords = Keywords::new(on);
+        if let Some(k) = &mut keywords {
+            for (pair, hit) in k.pairs.iter_mut().enumerate() {
+                *hit |= class.get(pair >> 8).is_some_and(|&c| c != 0);
+            }
+        }
+        Scanner {
+            on,
+            class,
+            keywords,
+            custom,
+        }
+    }
+
+    /// Whether any detector is enabled.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.on.is_empty() && self.custom.is_empty()
+    }
+
+    /// Finds values in `h` starting at or after `from` (bytes before it are context) and
+    /// appends them to `out`, unordered and possibly overlapping. Returns the offset before
+    /// which every value is decided: `h.len()` at the end of the input, less when a value
+    /// may still be growing at the end of the buffer.
+    pub(crate) fn scan(&self, h: &Hay<'_>, from: usize, out: &mut Vec<Cand>) -> usize {
+        let mut sink = Sink {
+            out,
+            from,
+            stable: h.len(),
+        };
+        let short = from == 0 && h.len() <= SHORT_INPUT;
+        self.structural(h, from, short, &mut sink);
+        if !short && let Some(k) = &self.keywords {
+            let mut pos = from.saturating_sub(KEYWORD_REACH);
+            while let Some(m) = k.ac.find(Input::new(h.bytes).span(pos..h.len())) {
+                self.keyword_at(h, m.start(), &mut sink);
+                pos = m.start() + 1;
+            }
+        }
+        self.custom.scan(h, from, &mut sink);
+        if !h.eof && !self.on.is_empty() {
+            // The tail may be the front of a value whose anchor has not arrived yet: the local
+            // part before an `@`, an IBAN's country code, a keyword cut in two.
+            sink.hold(h.run_back(h.len(), net::EMAIL_LOCAL_MAX, net::is_local));
+        }
+        sink.stable.max(from).min(h.len())
+    }
+
+    /// The structural pass.
+    fn structural(&self, h: &Hay<'_>, from: usize, short: bool, sink: &mut Sink<'_>) {
+        let class = &self.class;
+        // Short inputs locate keyword stems here too, by their first two bytes.
+        let keys = self.keywords.as_ref().filter(|_| short);
+        let bytes = h.bytes;
+        let mut i = from;
+        loop {
+            // Most bytes anchor nothing: skip them in a tight loop.
+            let rest = bytes.get(i..).unwrap_or_default();
+            let skip = match keys {
+                None => rest.iter().position(|&b| class[usize::from(b)] != 0),
+                Some(k) => {
+                    let pairs = rest.windows(2).position(|w| match *w {
+                        [a, b] => k.pairs[usize::from(a) << 8 | usize::from(b)],
+                        _ => false,
+                    });
+                    // The last byte has no successor: a value or a stem cut short.
+                    pairs.or_else(|| {
+                        let j = rest.len().checked_sub(1)?;
+                        let b = usize::from(*rest.get(j)?);
+                        (class[b] != 0 || !h.eof && k.first[b]).then_some(j)
+                    })
+                }
+            };
+            let Some(skip) = skip else { break };
+            i += skip;
+            let Some(&b) = bytes.get(i) else { break };
+            let c = class[usize::from(b)];
+            if c == C_DIGIT {
+                let mut end = i + 1;
+                while bytes.get(end).is_some_and(u8::is_ascii_digit) {
+                    end += 1;
+                }
+                // Every numeric shape needs seven digits in a row or a separator after its
+                // first run; most runs in text (`01T`, `55ms`, hex ids) have neither.
+                let next = bytes.get(end).copied();
+                let worth = end - i >= 7
+                    || matches!(next, Some(b' ' | b'-' | b'.') | None)
+                    || h.before(i).is_some_and(|b| b.is_ascii_uppercase());
+                if worth && !h.before(i).is_some_and(|b| b.is_ascii_digit()) {
+                    self.digit_run(h, i, end - i, sink);
+                }
+                i = end;
+                // Digits further into a word (`9e3779b9`, `26T13`) start nothing: numeric
+                // values start a word, an IBAN's check digits are its third byte. (Short
+                // inputs look for keywords in this pass, so they read every word.)
+                if !short && next.is_some_and(hay::is_word) {
+                    while bytes.get(i).is_some_and(|&b| hay::is_word(b)) {
+                        i += 1;
+                    }
+                }
+                continue;
+            }
+            match c {
+                C_AT => {
+                    sink.take(BuiltIn::Email, i, net::email(h, i));
+                    i += 1;
+                }
+                C_COLON => {
+                    sink.take(BuiltIn::Ipv6, i, net::ipv6(h, i));
+                    i += 1;
+                }
+                C_PLUS => {
+                    sink.take(BuiltIn::Phone, i, phone::phone_plus(h, i));
+                    i += 1;
+                }
+                C_PAREN => {
+                    sink.take(BuiltIn::Phone, i, phone::phone_paren(h, i));
+                    i += 1;
+                }
+                _ => {
+                    // A keyword stem (only short inputs stop here for one).
+                    self.keyword_at(h, i, sink);
+                    i += 1;
+                }
+            }
+        }
+    }
+
+    /// Dispatches the digit run `[p, p + r)` to the numeric detectors whose shape can start
+    /// with it.
+    fn digit_run(&self, h: &Hay<'_>, p: usize, r: usize, sink: &mut Sink<'_>) {
+        let on = self.on;
+        let prev = h.before(p);
+        if prev.is_some_and(hay::is_word) {
+            // Glued to a word: only an IBAN's check digits stand there (after its country).
+            if on.contains(BuiltIn::Iban)
+                && r >= 2
+                && prev.is_some_and(|b| b.is_ascii_uppercase())
+                && h.before(p - 1).is_some_and(|b| b.is_ascii_uppercase())
+            {
+                sink.take(BuiltIn::Iban, p, numbers::iban(h, p));
+            }
+            return;
+        }
+        let next = h.bytes.get(p + r).copied();
+        if next.is_none() && !h.eof {
+            if r <= NUMERIC_RUN_MAX {
+                sink.hold(p);
+            }
+            return;
+        }
+        let first = h.bytes.get(p).copied();
+        let (space, dash, dot) = (next == Some(b' '), next == Some(b'-'), next == Some(b'.'));
+        // Digits at `i..i + n`, or the end of a buffer that may go on.
+        let digits_at = |i: usize, n: usize| {
+            (i..i + n).all(|k| h.bytes.get(k).map_or(!h.eof, u8::is_ascii_digit))
+        };
+        if on.contains(BuiltIn::CreditCard)
+            && ((13..=19).contains(&r) || r == 4 && (space || dash) && digits_at(p + 5, 4))
+        {
+            sink.take(BuiltIn::CreditCard, p, card::card(h, p));
+        }
+        if on.contains(BuiltIn::UsSsn)
+            && (r == 9 || r == 3 && (space || dash) && digits_at(p + 4, 2))
+        {
+            sink.take(BuiltIn::UsSsn, p, numbers::ssn(h, p));
+        }
+        if on.contains(BuiltIn::Phone)
+            && (r == 3 && (space || dash || dot) && digits_at(p + 4, 3)
+                || r == 1 && first == Some(b'1') && (space || dash || dot)
+                || first == Some(b'0')
+                    && (2..=5).contains(&r)
+                    && (space || dash)
+                    && digits_at(p + r + 1, 2)
+                || (7..=15).contains(&r))
+        {
+            sink.take(BuiltIn::Phone, p, phone::phone_digits(h, p));
+        }
+        if on.contains(BuiltIn::Ipv4) && r <= 3 && dot && digits_at(p + r + 1, 1) {
+            sink.take(BuiltIn::Ipv4, p, numbers::ipv4(h, p));
+        }
+    }
+
+    /// Runs the keyword-anchored detectors that can start with the byte at `k`.
+    fn keyword_at(&self, h: &Hay<'_>, k: usize, sink: &mut Sink<'_>) {
+        let on = self.on;
+        let Some(&b) = h.bytes.get(k) else { return };
+        match b.to_ascii_lowercase() {
+            b'p' if on.contains(BuiltIn::PasswordAssignment) => {
+                sink.take(BuiltIn::PasswordAssignment, k, secrets::password(h, k));
+            }
+            b'b' if on.contains(BuiltIn::BearerToken) => {
+                sink.take(BuiltIn::BearerToken, k, secrets::bearer(h, k));
+            }
+            b'a' => {
+                if on.contains(BuiltIn::BearerToken) {
+                    sink.take(BuiltIn::BearerToken, k, secrets::authorization(h, k));
+                }
+                if b == b'A' && on.contains(BuiltIn::AwsAccessKey) {
+                    sink.take(BuiltIn::AwsAccessKey, k, secrets::aws_access_key(h, k));
+                }
+            }
+            b'e' if b == b'e' && on.contains(BuiltIn::Jwt) => {
+                sink.take(BuiltIn::Jwt, k, secrets::jwt(h, k));
+            }
+            b'-' if on.contains(BuiltIn::PrivateKey) => {
+                sink.take(BuiltIn::PrivateKey, k, secrets::private_key(h, k));
+            }
+            _ => {}
+        }
+    }
+
+    /// Every built-in check at every offset, then the custom detectors: what
+    /// [`Scanner::scan`] must find, without its prefilters. For tests.
+    #[cfg(test)]
+    pub(crate) fn scan_exhaustively(&self, h: &Hay<'_>, out: &mut Vec<Cand>) {
+        let mut sink = Sink {
+            out,
+            from: 0,
+            stable: h.len(),
+        };
+        let on = self.on;
+        type CheckFn = fn(&Hay<'_>, usize) -> Check;
+        let checks: [(BuiltIn, CheckFn); 15] = [
+            (BuiltIn::CreditCard, card::card),
+            (BuiltIn::UsSsn, numbers::ssn),
+            (BuiltIn::Ipv4, numbers::ipv4),
+            (BuiltIn::Iban, numbers::iban),
+            (BuiltIn::Phone, phone::phone_digits),
+            (BuiltIn::Phone, phone::phone_plus),
+            (BuiltIn::Phone, phone::phone_paren),
+            (BuiltIn::Email, net::email),
+            (BuiltIn::Ipv6, net::ipv6),
+            (BuiltIn::PasswordAssignment, secrets::password),
+            (BuiltIn::BearerToken, secrets::bearer),
+            (BuiltIn::BearerToken, secrets::authorization),
+            (BuiltIn::AwsAccessKey, secrets::aws_access_key),
+            (BuiltIn::Jwt, secrets::jwt),
+            (BuiltIn::PrivateKey, secrets::private_key),
+        ];
+        for p in 0..h.len() {
+            for (det, check) in checks {
+                if on.contains(det) {
+                    sink.take(det, p, check(h, p));
+                }
+            }
+        }
+        self.custom.scan(h, 0, &mut sink);
+    }
+}
+
+/// Sorts values by start and merges overlapping ones into the first.
+pub(crate) fn merge(cands: &mut Vec<Cand>) {
+    cands.sort_unstable_by(|a, b| {
+        a.span
+            .start
+            .cmp(&b.span.start)
+            .then(b.span.end.cmp(&a.span.end))
+            .then(a.det.cmp(&b.det))
+    });
+    cands.dedup_by(|next, prev| {
+        if next.span.start < prev.span.end {
+            prev.span.end = prev.span.end.max(next.span.end);
+            true
+        } else {
+            false
+        }
+    });
+}
+
+/// Widens a span so it does not cut a UTF-8 character in two.
+pub(crate) fn widen_to_chars(bytes: &[u8], mut span: Span) -> Span {
+    let cont = |i: usize| bytes.get(i).is_some_and(|b| b & 0xC0 == 0x80);
+    for _ in 0..3 {
+        if span.start > 0 && cont(span.start) {
+            span.start -= 1;
+        }
+        if cont(span.end) {
+            span.end += 1;
+        }
+    }
+    span
+}

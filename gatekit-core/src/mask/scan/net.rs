@@ -1,0 +1,192 @@
+//! Internet identifiers anchored on a punctuation byte: e-mail addresses (on `@`) and IPv6
+//! addresses (on their first `:`).
+
+use std::net::Ipv6Addr;
+
+use super::hay::{Check, Hay, Span, is_word};
+
+/// The longest local part of an address (RFC 5321).
+pub(crate) const EMAIL_LOCAL_MAX: usize = 64;
+/// The longest domain (RFC 1035).
+const DOMAIN_MAX: usize = 253;
+/// The longest domain label.
+const LABEL_MAX: usize = 63;
+
+/// Bytes of the local part of an address in the common, unquoted form.
+#[inline]
+pub(crate) const fn is_local(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-')
+}
+
+#[inline]
+const fn is_label(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-'
+}
+
+/// Last labels that name files (`icon@2x.png`), not mail domains.
+const FILE_EXTENSIONS: &[&[u8]] = &[
+    b"png", b"jpg", b"jpeg", b"gif", b"svg", b"webp", b"bmp", b"ico", b"css", b"js", b"mjs", b"ts",
+    b"tsx", b"jsx", b"json", b"html", b"htm", b"xml", b"txt", b"pdf", b"gz", b"tgz", b"tar", b"rs",
+    b"py", b"rb", b"java", b"php", b"exe", b"dll", b"so", b"log", b"csv", b"yml", b"yaml", b"toml",
+    b"lock", b"map", b"wasm",
+];
+
+/// An e-mail address around the `@` at `a`.
+pub(crate) fn email(h: &Hay<'_>, a: usize) -> Check {
+    if h.bytes.get(a) != Some(&b'@') {
+        return Ok(None);
+    }
+    let start = h.run_back(a, EMAIL_LOCAL_MAX, is_local);
+    let local = h.bytes.get(start..a).unwrap_or_default();
+    if local.is_empty()
+        || local.len() > EMAIL_LOCAL_MAX
+        || local.first() == Some(&b'.')
+        || local.last() == Some(&b'.')
+        || local.windows(2).any(|w| w == b"..")
+    {
+        return Ok(None);
+    }
+    // Labels separated by single dots; a trailing dot is punctuation, not part of it.
+    let mut i = a + 1;
+    let mut labels = 0;
+    let mut last;
+    loop {
+        let end = h.run(i, LABEL_MAX, is_label)?;
+        let n = end - i;
+        if n == 0 || n > LABEL_MAX || end - (a + 1) > DOMAIN_MAX {
+            return Ok(None);
+        }
+        let label = h.bytes.get(i..end).unwrap_or_default();
+        if label.first() == Some(&b'-') || label.last() == Some(&b'-') {
+            return Ok(None);
+        }
+        labels += 1;
+        last = (i, end);
+        i = end;
+        if h.at(i)? == Some(b'.') && h.is(i + 1, is_label)? {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    if labels < 2 || matches!(h.at(i)?, Some(b'_' | b'@')) {
+        return Ok(None);
+    }
+    let tld = h.bytes.get(last.0..last.1).unwrap_or_default();
+    let alphabetic = tld.iter().all(u8::is_ascii_alphabetic);
+    let punycode = tld.len() > 4
+        && tld
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"xn--"));
+    if !(alphabetic && (2..=24).contains(&tld.len()) || punycode) {
+        return Ok(None);
+    }
+    if FILE_EXTENSIONS
+        .iter()
+        .any(|ext| tld.eq_ignore_ascii_case(ext))
+    {
+        return Ok(None);
+    }
+    Ok(Some(Span::new(start, i)))
+}
+
+/// The longest textual IPv6 address (with an embedded IPv4 tail).
+const IPV6_MAX: usize = 45;
+
+#[inline]
+const fn is_ipv6_byte(b: u8) -> bool {
+    b.is_ascii_hexdigit() || b == b':' || b == b'.'
+}
+
+/// An IPv6 address whose first `:` is at `c`.
+pub(crate) fn ipv6(h: &Hay<'_>, c: usize) -> Check {
+    if h.bytes.get(c) != Some(&b':') {
+        return Ok(None);
+    }
+    let start = h.run_back(c, 4, |b| b.is_ascii_hexdigit());
+    if c - start > 4 {
+        return Ok(None);
+    }
+    // The first colon of the address: nothing address-like or word-like glued before it.
+    if h.before(start)
+        .is_some_and(|b| is_word(b) || b == b':' || b == b'.')
+    {
+        return Ok(None);
+    }
+    let run = h.run(start, IPV6_MAX, is_ipv6_byte)?;
+    if run - start > IPV6_MAX {
+        return Ok(None);
+    }
+    if h.is(run, is_word)? {
+        return Ok(None);
+    }
+    let mut end = run;
+    // `fe80::1.` ends a sentence; `[fe80::1]:` and `fe80::1:` a host part.
+    while end > c + 1 && h.bytes.get(end - 1) == Some(&b'.') {
+        end -= 1;
+    }
+    if end > c + 2 && h.bytes.get(end - 1) == Some(&b':') && h.bytes.get(end - 2) != Some(&b':') {
+        end -= 1;
+    }
+    let text = h.bytes.get(start..end).unwrap_or_default();
+    let colons = text.iter().filter(|&&b| b == b':').count();
+    let compressed = text.windows(2).any(|w| w == b"::");
+    if !(compressed || colons == 7 || colons == 6 && text.contains(&b'.')) {
+        return Ok(None);
+    }
+    // `ab::cd` is a path in code; an address carries a digit.
+    if !text.iter().any(u8::is_ascii_digit) {
+        return Ok(None);
+    }
+    let parsed = std::str::from_utf8(text)
+        .ok()
+        .and_then(|t| t.parse::<Ipv6Addr>().ok());
+    Ok(parsed.map(|_| Span::new(start, end)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn find(check: fn(&Hay<'_>, usize) -> Check, s: &str) -> Option<String> {
+        let h = Hay::new(s.as_bytes(), true);
+        (0..s.len())
+            .find_map(|p| check(&h, p).ok().flatten())
+            .and_then(|sp| s.get(sp.start..sp.end).map(str::to_owned))
+    }
+
+    #[test]
+    fn email_addresses() {
+        assert_eq!(
+            find(email, "to: jane.doe+x@mail.example.co.uk.").as_deref(),
+            Some("jane.doe+x@mail.example.co.uk")
+        );
+        assert_eq!(
+            find(email, "key=bob@example.com&x").as_deref(),
+            Some("bob@example.com")
+        );
+        assert_eq!(find(email, "user@localhost"), None);
+        assert_eq!(find(email, "icon@2x.png"), None);
+        assert_eq!(find(email, "@scope/pkg"), None);
+        assert_eq!(find(email, "a..b@example.com"), None);
+        assert_eq!(find(email, "a@-example.com"), None);
+    }
+
+    #[test]
+    fn ipv6_addresses() {
+        assert_eq!(
+            find(ipv6, "from 2001:db8::8a2e:370:7334 ok").as_deref(),
+            Some("2001:db8::8a2e:370:7334")
+        );
+        assert_eq!(find(ipv6, "[fe80::1]:8080").as_deref(), Some("fe80::1"));
+        assert_eq!(find(ipv6, "lo ::1.").as_deref(), Some("::1"));
+        assert_eq!(
+            find(ipv6, "::ffff:192.0.2.1").as_deref(),
+            Some("::ffff:192.0.2.1")
+        );
+        assert_eq!(find(ipv6, "at 12:34:56"), None);
+        assert_eq!(find(ipv6, "mac 00:1a:2b:3c:4d:5e"), None);
+        assert_eq!(find(ipv6, "std::vec::Vec"), None);
+        assert_eq!(find(ipv6, "ab::cd"), None);
+    }
+}

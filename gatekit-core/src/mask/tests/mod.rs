@@ -1,0 +1,5 @@
+//! Tests across the masking modules.
+mod corpus;
+mod masker;
+mod props;
+mod stream;
