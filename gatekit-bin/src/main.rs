@@ -29,6 +29,8 @@ enum Command {
     Check(cmd::check::CheckArgs),
     /// Run a file of expected decisions against the policy.
     Policy(cmd::policy_test::PolicyArgs),
+    /// Mask stdin to stdout with the config's masking rules.
+    Mask(cmd::mask::MaskArgs),
     /// Mint a development token signed with the config's HS256 secret.
     Token(cmd::token::TokenArgs),
     /// Verify, tail and search the audit trail.
@@ -53,6 +55,9 @@ fn main() -> ExitCode {
         Command::Check(args) => cmd::check::run(args),
         Command::Policy(args) => cmd::policy_test::run(args),
         Command::Token(args) => cmd::token::run(args),
+        Command::Mask(args) => gatekit_bin::config::Config::load(&args.config)
+            .map_err(anyhow::Error::from)
+            .and_then(|config| cmd::mask::run(args, &config)),
         Command::Audit(a) => run_audit(a),
     };
     match result {

@@ -574,3 +574,38 @@ approvers = ["dba"]
         );
     }
 }
+
+#[test]
+fn mask_masks_stdin_with_the_profile() {
+    use std::io::Write;
+    let mut child = gatekit()
+        .args(["mask", "--config", EXAMPLE])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"card 4111 1111 1111 1111 for bob@example.com\nid EMP-123456, nothing else\nplain line\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text,
+        "card [REDACTED:credit_card] for [REDACTED:email]\nid [REDACTED:employee_id], nothing else\nplain line\n"
+    );
+
+    let mut child = gatekit()
+        .args(["mask", "--config", EXAMPLE, "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"mail bob@example.com\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("\"email\"") && text.contains("5"), "{text}");
+}

@@ -386,21 +386,7 @@ fn compiled_policy(config: &Config, src: &Source<'_>) -> Result<(), ConfigError>
     }
 }
 
-/// Built-in masking detector names.
-pub const BUILTIN_DETECTORS: &[&str] = &[
-    "credit_card",
-    "email",
-    "phone",
-    "us_ssn",
-    "iban",
-    "ipv4",
-    "ipv6",
-    "aws_access_key",
-    "jwt",
-    "private_key",
-    "bearer_token",
-    "password_assignment",
-];
+use gatekit_core::mask::BUILT_IN_DETECTORS as BUILTIN_DETECTORS;
 
 fn detectors_and_masks(config: &Config, src: &Source<'_>) -> Result<(), ConfigError> {
     let mut detectors: HashSet<&str> = BUILTIN_DETECTORS.iter().copied().collect();
