@@ -361,6 +361,7 @@ fn every_subcommand_help_shows_an_example() {
         &["check"],
         &["policy", "test"],
         &["token"],
+        &["mask"],
         &["audit"],
         &["audit", "verify"],
         &["audit", "search"],
