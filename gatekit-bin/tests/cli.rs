@@ -605,7 +605,12 @@ fn mask_masks_stdin_with_the_profile() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"mail bob@example.com\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"mail bob@example.com\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("\"email\"") && text.contains("5"), "{text}");
