@@ -67,7 +67,7 @@ pub enum Strategy {
     #[default]
     Redact,
     /// Keep the last four letters or digits and every separator: `****-****-****-1111`.
-    /// Values with fewer than eight letters and digits keep half of them.
+    /// Values with fewer than eight letters and digits are starred entirely.
     Partial,
     /// A keyed HMAC-SHA256 token (16 hex digits), stable across sessions so joins and
     /// group-bys still work. Needs `hash_key`.

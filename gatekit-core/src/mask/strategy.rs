@@ -129,8 +129,8 @@ fn push_char(out: &mut Vec<u8>, c: char) {
     out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
 }
 
-/// Stars for every letter and digit but the last four (half of them for short values);
-/// everything else kept.
+/// Stars for every letter and digit but the last four (all of them in values with fewer
+/// than eight, where four would give most of it away); everything else kept.
 fn partial(value: &[u8], out: &mut Vec<u8>) {
     let alnum: usize = value
         .utf8_chunks()
@@ -139,7 +139,7 @@ fn partial(value: &[u8], out: &mut Vec<u8>) {
     let keep = if alnum >= 2 * PARTIAL_KEEP {
         PARTIAL_KEEP
     } else {
-        alnum / 2
+        0
     };
     let hide = alnum - keep;
     let mut seen = 0;
@@ -201,8 +201,8 @@ mod tests {
         let r = Renderer::new(Strategy::Partial, DEFAULT_MARKER, &names(), None);
         assert_eq!(render(&r, 0, "4111-1111-1111-1234"), "****-****-****-1234");
         assert_eq!(render(&r, 0, "234-56-7890"), "***-**-7890");
-        assert_eq!(render(&r, 1, "ab@x.io"), "**@*.io");
-        assert_eq!(render(&r, 1, "jürgen"), "***gen");
+        assert_eq!(render(&r, 1, "ab@x.io"), "**@*.**");
+        assert_eq!(render(&r, 1, "jürgen.m@x.io"), "******.m@x.io");
     }
 
     #[test]

@@ -11,6 +11,8 @@ const BLOCK: usize = 16 * 1024;
 /// When more than this is held back (a flood of escape sequences behind a value still
 /// growing), the stream flushes rather than grow.
 const HELD_MAX: usize = 64 * 1024;
+/// Above this much held back, small chunks are gathered before the next scan.
+const DEFER_FROM: usize = 1024;
 
 /// Masks a byte stream pushed in chunks of any size.
 ///
@@ -50,6 +52,8 @@ pub struct StreamMasker {
     /// Escape sequences among the pending text.
     esc: Escapes,
     cands: Vec<Cand>,
+    /// Bytes pushed since the last scan.
+    fresh: usize,
 }
 
 impl StreamMasker {
@@ -62,6 +66,7 @@ impl StreamMasker {
             ctx: 0,
             esc: Escapes::default(),
             cands: Vec::new(),
+            fresh: 0,
         }
     }
 
@@ -79,14 +84,22 @@ impl StreamMasker {
     pub fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
         for piece in chunk.chunks(BLOCK) {
             self.ansi.split(piece, &mut self.vis, &mut self.esc);
-            let drain = self.held() > HELD_MAX;
-            self.process(drain, out);
+            self.fresh += piece.len();
+            let held = self.held();
+            // While a long value is held back, scanning it again for every small chunk would
+            // cost its length each time: wait until an eighth more has arrived.
+            if held > DEFER_FROM && self.fresh * 8 < held && held <= HELD_MAX {
+                continue;
+            }
+            self.fresh = 0;
+            self.process(held > HELD_MAX, out);
         }
     }
 
     /// Emits everything held, deciding values at the end of what arrived as if the input
     /// ended there. The stream goes on afterwards.
     pub fn flush(&mut self, out: &mut Vec<u8>) {
+        self.fresh = 0;
         self.process(true, out);
     }
 

@@ -309,22 +309,30 @@ pub(crate) fn private_key(h: &Hay<'_>, k: usize) -> Check {
     }
     let body = label_end + 5;
     let limit = k + PEM_MAX;
-    let window = h.bytes.get(body..h.len().min(limit)).unwrap_or_default();
+    let mut window = h.bytes.get(body..h.len().min(limit)).unwrap_or_default();
+    // Look for the end line up to the next block's start, so every byte is searched once
+    // however many headers there are.
+    let mut next_block = false;
     let mut from = 0;
-    while let Some(at) = memchr::memmem::find(window.get(from..).unwrap_or_default(), b"-----END ")
-    {
-        let end_label = body + from + at + 9;
-        let tail = end_label + label.len();
-        if tail + 5 <= limit && h.lit_at(end_label, label)? && h.lit_at(tail, b"-----")? {
-            return Ok(Some(Span::new(k, tail + 5)));
+    while let Some(at) = memchr::memmem::find(window.get(from..).unwrap_or_default(), b"-----") {
+        let dashes = body + from + at;
+        if h.lit_at(dashes, b"-----END ")? {
+            let tail = dashes + 9 + label.len();
+            if tail + 5 <= limit && h.lit_at(dashes + 9, label)? && h.lit_at(tail, b"-----")? {
+                return Ok(Some(Span::new(k, tail + 5)));
+            }
+        } else if h.lit_at(dashes, b"-----BEGIN ")? {
+            window = window.get(..from + at).unwrap_or_default();
+            next_block = true;
+            break;
         }
         from += at + 1;
     }
-    if !h.eof && h.len() < limit {
+    if !next_block && !h.eof && h.len() < limit {
         return Err(NeedMore);
     }
-    // No end line: the header and the base64 body after it, as far as the input or the
-    // limit goes.
+    // No end line: the header and the base64 body after it, as far as the input, the limit
+    // or the next block goes.
     let is_body = |b: &u8| {
         b.is_ascii_alphanumeric()
             || matches!(
@@ -434,6 +442,18 @@ mod tests {
                 "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----"
             ),
             None
+        );
+        let two = format!("{block}\n{block}");
+        assert_eq!(
+            find(private_key, &two).as_deref(),
+            Some(block),
+            "one block at a time"
+        );
+        let headless = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----BEGIN PRIVATE KEY-----\nBBBB";
+        assert_eq!(
+            find(private_key, headless).as_deref(),
+            Some("-----BEGIN PRIVATE KEY-----\nAAAA"),
+            "a block without an end line stops at the next one"
         );
         let cut = "-----BEGIN PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD9";
         assert_eq!(

@@ -128,3 +128,18 @@ fn a_character_cut_by_a_chunk_waits_for_its_end() {
     s.push(b" z\n", &mut out);
     assert_eq!(out, "ok \u{1F600} z\n".as_bytes());
 }
+
+#[test]
+fn a_key_block_a_byte_at_a_time() {
+    // Small chunks behind a long held value are gathered before each scan (see `push`).
+    let body = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=\n".repeat(300);
+    let input = format!("-----BEGIN PRIVATE KEY-----\n{body}-----END PRIVATE KEY-----\nok\n");
+    let mut s = stream();
+    let mut out = Vec::new();
+    for b in input.as_bytes() {
+        s.push(std::slice::from_ref(b), &mut out);
+        assert!(s.held() <= 12 * 1024);
+    }
+    s.finish(&mut out);
+    assert_eq!(out, b"[REDACTED:private_key]\nok\n".as_slice());
+}
