@@ -157,7 +157,7 @@ impl Gate for TargetGate {
             command: redact_secrets(&text).into_owned(),
             classes: classification.classes,
             objects: classification.objects,
-            verdict: decision.verdict,
+            verdict,
             rule: decision.rule.clone(),
             reason: Some(reason.as_str().into()),
             rows: None,
