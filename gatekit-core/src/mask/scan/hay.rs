@@ -178,6 +178,16 @@ pub(crate) const fn is_word(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
+/// The text of the first span `check` accepts at any offset of `s` (the whole input, at
+/// end of input): the detector modules' unit tests share it.
+#[cfg(test)]
+pub(crate) fn first_match(check: fn(&Hay<'_>, usize) -> Check, s: &str) -> Option<String> {
+    let h = Hay::new(s.as_bytes(), true);
+    (0..s.len())
+        .find_map(|p| check(&h, p).ok().flatten())
+        .and_then(|sp| s.get(sp.start..sp.end).map(str::to_owned))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

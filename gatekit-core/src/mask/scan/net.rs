@@ -148,12 +148,7 @@ pub(crate) fn ipv6(h: &Hay<'_>, c: usize) -> Check {
 mod tests {
     use super::*;
 
-    fn find(check: fn(&Hay<'_>, usize) -> Check, s: &str) -> Option<String> {
-        let h = Hay::new(s.as_bytes(), true);
-        (0..s.len())
-            .find_map(|p| check(&h, p).ok().flatten())
-            .and_then(|sp| s.get(sp.start..sp.end).map(str::to_owned))
-    }
+    use crate::mask::scan::hay::first_match as find;
 
     #[test]
     fn email_addresses() {

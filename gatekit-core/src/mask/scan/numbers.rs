@@ -330,12 +330,7 @@ fn mod97_is_one(iban: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn find(check: fn(&Hay<'_>, usize) -> Check, s: &str) -> Option<String> {
-        let h = Hay::new(s.as_bytes(), true);
-        (0..s.len())
-            .find_map(|p| check(&h, p).ok().flatten())
-            .and_then(|sp| s.get(sp.start..sp.end).map(str::to_owned))
-    }
+    use crate::mask::scan::hay::first_match as find;
 
     #[test]
     fn ssn_forms_and_context() {
