@@ -13,3 +13,4 @@ pub mod identity;
 pub mod jwks;
 pub mod logging;
 pub mod metrics;
+pub mod notify;
