@@ -131,13 +131,16 @@ where
         .max_buf_size(MAX_HEAD)
         .serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
+    let stopped = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
     tokio::select! {
         r = conn.as_mut() => {
             if let Err(e) = r {
                 tracing::debug!(%peer, error = %e, "api: connection ended with an error");
             }
         }
-        _ = stop.wait_for(|s| *s) => {
+        () = stopped => {
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }
