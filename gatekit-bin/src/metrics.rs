@@ -363,11 +363,17 @@ mod tests {
         m.session_ended(Protocol::Postgres, "shop");
         let text = m.render();
         assert_eq!(
-            line(&text, "gatekit_sessions_total{protocol=\"postgres\",target=\"shop\"}"),
+            line(
+                &text,
+                "gatekit_sessions_total{protocol=\"postgres\",target=\"shop\"}"
+            ),
             Some("gatekit_sessions_total{protocol=\"postgres\",target=\"shop\"} 2")
         );
         assert_eq!(
-            line(&text, "gatekit_sessions_active{protocol=\"postgres\",target=\"shop\"}"),
+            line(
+                &text,
+                "gatekit_sessions_active{protocol=\"postgres\",target=\"shop\"}"
+            ),
             Some("gatekit_sessions_active{protocol=\"postgres\",target=\"shop\"} 1")
         );
         assert!(text.contains("gatekit_sessions_active{protocol=\"ssh\",target=\"bastion\"} 1\n"));

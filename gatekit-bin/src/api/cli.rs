@@ -45,9 +45,9 @@ impl ApiArgs {
             .build()?;
         match rt.block_on(call(client)) {
             Ok(()) => Ok(ExitCode::SUCCESS),
-            Err(e @ (ClientError::BadUrl(_) | ClientError::CaFile { .. } | ClientError::NoToken)) => {
-                Err(e.into())
-            }
+            Err(
+                e @ (ClientError::BadUrl(_) | ClientError::CaFile { .. } | ClientError::NoToken),
+            ) => Err(e.into()),
             Err(e) => {
                 eprintln!("gatekit: error: {e}");
                 Ok(ExitCode::from(1))

@@ -70,7 +70,11 @@ pub struct ApiClient {
 impl ApiClient {
     /// A client of the API at `base` (`http(s)://host:port`), authenticating with `token`,
     /// trusting only the CA certificates in `ca_file` when given.
-    pub fn new(base: &str, token: Option<String>, ca_file: Option<&Path>) -> Result<Self, ClientError> {
+    pub fn new(
+        base: &str,
+        token: Option<String>,
+        ca_file: Option<&Path>,
+    ) -> Result<Self, ClientError> {
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ClientError::BadUrl(base.to_owned()));
         }
@@ -83,13 +87,16 @@ impl ApiClient {
                 message,
             };
             let pem = std::fs::read(path).map_err(|e| ca(e.to_string()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ca(e.to_string()))?;
+            let certs =
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ca(e.to_string()))?;
             if certs.is_empty() {
                 return Err(ca("holds no PEM certificate".into()));
             }
             builder = builder.tls_certs_only(certs);
         }
-        let http = builder.build().map_err(|e| ClientError::Setup(e.to_string()))?;
+        let http = builder
+            .build()
+            .map_err(|e| ClientError::Setup(e.to_string()))?;
         Ok(ApiClient {
             base: base.trim_end_matches('/').to_owned(),
             token: token.filter(|t| !t.trim().is_empty()),
@@ -124,7 +131,9 @@ impl ApiClient {
             .request(method, &url)
             .header(AUTHORIZATION, format!("Bearer {token}"));
         if let Some(b) = body {
-            req = req.header(CONTENT_TYPE, "application/json").body(b.to_string());
+            req = req
+                .header(CONTENT_TYPE, "application/json")
+                .body(b.to_string());
         }
         let mut res = req.send().await.map_err(|e| ClientError::Unreachable {
             url: url.clone(),

@@ -34,7 +34,11 @@ struct DecideBody {
 
 impl ApiState {
     /// Answers one request. Never fails: errors become JSON error responses.
-    pub(super) async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
+    pub(super) async fn handle(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Response<Full<Bytes>> {
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
         let response = match self.dispatch(req).await {
@@ -69,26 +73,48 @@ impl ApiState {
                     Some(StatusName::Decided) => ApprovalFilter::Decided,
                     Some(s) => ApprovalFilter::Status(status_of(s)),
                 };
-                let list = self.store.list_approvals(filter, limit).await.map_err(store_error)?;
-                Ok(json(StatusCode::OK, &serde_json::json!({ "approvals": list })))
+                let list = self
+                    .store
+                    .list_approvals(filter, limit)
+                    .await
+                    .map_err(store_error)?;
+                Ok(json(
+                    StatusCode::OK,
+                    &serde_json::json!({ "approvals": list }),
+                ))
             }
             Route::ShowApproval { id } => {
                 self.authenticate(&req).await?;
                 let a = self.store.get_approval(&id).await.map_err(store_error)?;
-                Ok(json(StatusCode::OK, &serde_json::to_value(&a).unwrap_or_default()))
+                Ok(json(
+                    StatusCode::OK,
+                    &serde_json::to_value(&a).unwrap_or_default(),
+                ))
             }
             Route::Decide { id, approve } => {
                 let decider = self.authenticate(&req).await?;
                 let body: DecideBody = read_json(req).await?;
-                let choice = if approve { Choice::Approve } else { Choice::Deny };
-                let a = self.decide(&id, &decider, choice, body.reason.as_deref()).await?;
-                Ok(json(StatusCode::OK, &serde_json::to_value(&a).unwrap_or_default()))
+                let choice = if approve {
+                    Choice::Approve
+                } else {
+                    Choice::Deny
+                };
+                let a = self
+                    .decide(&id, &decider, choice, body.reason.as_deref())
+                    .await?;
+                Ok(json(
+                    StatusCode::OK,
+                    &serde_json::to_value(&a).unwrap_or_default(),
+                ))
             }
             Route::ListSessions { limit } => {
                 self.authenticate(&req).await?;
                 let mut list = self.store.list_sessions().await.map_err(store_error)?;
                 list.truncate(limit);
-                Ok(json(StatusCode::OK, &serde_json::json!({ "sessions": list })))
+                Ok(json(
+                    StatusCode::OK,
+                    &serde_json::json!({ "sessions": list }),
+                ))
             }
             Route::Terminate { id } => {
                 let admin = self.authenticate(&req).await?;
@@ -103,7 +129,10 @@ impl ApiState {
                     .request_kill(&id, &admin.subject, Timestamp::now())
                     .await
                     .map_err(|e| match e {
-                        StateError::SessionNotFound { id } => ApiError::NotFound { what: "session", id },
+                        StateError::SessionNotFound { id } => ApiError::NotFound {
+                            what: "session",
+                            id,
+                        },
                         e => store_error(e),
                     })?;
                 tracing::info!(session = %s.id, by = %admin.subject, "api: session termination requested");
@@ -113,7 +142,10 @@ impl ApiState {
                     target: s.target.clone(),
                     by: admin.subject.clone(),
                 }));
-                Ok(json(StatusCode::ACCEPTED, &serde_json::to_value(&s).unwrap_or_default()))
+                Ok(json(
+                    StatusCode::ACCEPTED,
+                    &serde_json::to_value(&s).unwrap_or_default(),
+                ))
             }
         }
     }
@@ -133,7 +165,14 @@ impl ApiState {
             "store": self.store.backend(),
             "store_error": store_error,
         });
-        json(if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, &body)
+        json(
+            if ok {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            },
+            &body,
+        )
     }
 
     /// The caller's identity, from a verified bearer token.
@@ -253,8 +292,14 @@ fn audit_state(s: Status) -> ApprovalState {
 fn store_error(e: StateError) -> ApiError {
     use gatekit_core::approval::ApprovalError as A;
     match e {
-        StateError::ApprovalNotFound { id } => ApiError::NotFound { what: "approval", id },
-        StateError::SessionNotFound { id } => ApiError::NotFound { what: "session", id },
+        StateError::ApprovalNotFound { id } => ApiError::NotFound {
+            what: "approval",
+            id,
+        },
+        StateError::SessionNotFound { id } => ApiError::NotFound {
+            what: "session",
+            id,
+        },
         StateError::Transition(t) => match t {
             A::SelfDecision { .. } | A::NotAnApprover { .. } => ApiError::Forbidden(t.to_string()),
             A::TooLong { .. } | A::InvalidId { .. } => ApiError::BadBody(t.to_string()),
@@ -305,7 +350,11 @@ pub(super) fn json(status: StatusCode, body: &serde_json::Value) -> Response<Ful
 }
 
 /// A response with a body of `content_type`.
-pub(super) fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
+pub(super) fn text(
+    status: StatusCode,
+    content_type: &'static str,
+    body: String,
+) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
     let h = r.headers_mut();

@@ -143,7 +143,10 @@ pub fn route(method: &str, path: &str, query: Option<&str>) -> Result<Route, Rou
     }
     let get = |r: Route| expect(method, "GET", r);
     let post = |r: Route| expect(method, "POST", r);
-    let mut parts = path.strip_prefix('/').ok_or(RouteError::NotFound)?.split('/');
+    let mut parts = path
+        .strip_prefix('/')
+        .ok_or(RouteError::NotFound)?
+        .split('/');
     let first = parts.next().unwrap_or("");
     let rest: [Option<&str>; 4] = std::array::from_fn(|_| parts.next());
     match (first, rest) {
@@ -164,21 +167,30 @@ pub fn route(method: &str, path: &str, query: Option<&str>) -> Result<Route, Rou
                         .map(|(_, s)| *s)
                         .ok_or_else(|| RouteError::BadQuery {
                             param: "status".into(),
-                            message: "must be pending, approved, denied, expired, cancelled or decided"
-                                .into(),
+                            message:
+                                "must be pending, approved, denied, expired, cancelled or decided"
+                                    .into(),
                         })?,
                 ),
             };
             let limit = q.limit()?;
             get(Route::ListApprovals { status, limit })
         }
-        ("v1", [Some("approvals"), Some(id), None, ..]) => get(Route::ShowApproval { id: id_of(id)? }),
-        ("v1", [Some("approvals"), Some(id), Some(verb @ ("approve" | "deny")), None]) => {
-            post(Route::Decide {
-                id: id_of(id)?,
-                approve: verb == "approve",
-            })
+        ("v1", [Some("approvals"), Some(id), None, ..]) => {
+            get(Route::ShowApproval { id: id_of(id)? })
         }
+        (
+            "v1",
+            [
+                Some("approvals"),
+                Some(id),
+                Some(verb @ ("approve" | "deny")),
+                None,
+            ],
+        ) => post(Route::Decide {
+            id: id_of(id)?,
+            approve: verb == "approve",
+        }),
         ("v1", [Some("sessions"), None, ..]) => {
             let q = Query::parse(query, &["limit"])?;
             let limit = q.limit()?;

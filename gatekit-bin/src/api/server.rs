@@ -107,18 +107,20 @@ impl ApiServer {
         }
         drop(self.listener);
         let _ = stop_tx.send(true);
-        let drained = tokio::time::timeout(DRAIN, async {
-            while conns.join_next().await.is_some() {}
-        })
-        .await;
+        let drained =
+            tokio::time::timeout(DRAIN, async { while conns.join_next().await.is_some() {} }).await;
         if drained.is_err() {
             conns.abort_all();
         }
     }
 }
 
-async fn serve_conn<S>(io: S, peer: SocketAddr, state: Arc<ApiState>, mut stop: watch::Receiver<bool>)
-where
+async fn serve_conn<S>(
+    io: S,
+    peer: SocketAddr,
+    state: Arc<ApiState>,
+    mut stop: watch::Receiver<bool>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let svc = service_fn(move |req| {

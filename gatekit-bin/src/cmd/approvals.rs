@@ -73,13 +73,24 @@ pub fn run(args: &ApprovalsArgs) -> anyhow::Result<ExitCode> {
                     let list = v["approvals"].as_array().unwrap_or(&empty);
                     let rows: Vec<Vec<String>> = list.iter().map(row).collect();
                     print_table(
-                        &["ID", "STATUS", "REQUESTER", "TARGET", "RULE", "CREATED", "EXPIRES", "COMMAND"],
+                        &[
+                            "ID",
+                            "STATUS",
+                            "REQUESTER",
+                            "TARGET",
+                            "RULE",
+                            "CREATED",
+                            "EXPIRES",
+                            "COMMAND",
+                        ],
                         &rows,
                     );
                 }
             }
             ApprovalsCommand::Show { id } => {
-                let v = client.get(&format!("/v1/approvals/{}", segment(id))).await?;
+                let v = client
+                    .get(&format!("/v1/approvals/{}", segment(id)))
+                    .await?;
                 if json {
                     args.api.print_json(&v);
                 } else {

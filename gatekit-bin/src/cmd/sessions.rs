@@ -68,14 +68,19 @@ pub fn run(args: &SessionsArgs) -> anyhow::Result<ExitCode> {
                         })
                         .collect();
                     print_table(
-                        &["ID", "USER", "TARGET", "PROTOCOL", "PEER", "REPLICA", "STARTED", ""],
+                        &[
+                            "ID", "USER", "TARGET", "PROTOCOL", "PEER", "REPLICA", "STARTED", "",
+                        ],
                         &rows,
                     );
                 }
             }
             SessionsCommand::Kill { id } => {
                 let v = client
-                    .post(&format!("/v1/sessions/{}/terminate", segment(id)), &serde_json::json!({}))
+                    .post(
+                        &format!("/v1/sessions/{}/terminate", segment(id)),
+                        &serde_json::json!({}),
+                    )
                     .await?;
                 if json {
                     args.api.print_json(&v);

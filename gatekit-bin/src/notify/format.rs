@@ -9,7 +9,8 @@ const SLACK_COMMAND_CHARS: usize = 1500;
 
 /// The notice as a JSON webhook body: the notice's fields with an `event` tag.
 pub fn json_body(notice: &Notice) -> serde_json::Value {
-    serde_json::to_value(notice).unwrap_or_else(|_| serde_json::json!({ "event": notice.event_name() }))
+    serde_json::to_value(notice)
+        .unwrap_or_else(|_| serde_json::json!({ "event": notice.event_name() }))
 }
 
 /// The `text` of a Slack message for `notice`. `api` is the gateway API's URL, quoted in the
@@ -60,7 +61,12 @@ pub fn slack_text(notice: &Notice, api: Option<&str>) -> String {
             }
         }
         Notice::Anomaly(a) => {
-            let _ = write!(t, ":warning: *Anomaly* `{}`: {}", esc(&a.kind), esc(&a.detail));
+            let _ = write!(
+                t,
+                ":warning: *Anomaly* `{}`: {}",
+                esc(&a.kind),
+                esc(&a.detail)
+            );
             if let Some(u) = &a.user {
                 let _ = write!(t, "\nuser: *{}*", esc(u));
             }

@@ -14,12 +14,17 @@ use super::*;
 /// 200, and hands every body it gets (with the status it answered) to the test.
 async fn receiver(failures: usize) -> (String, mpsc::UnboundedReceiver<(u16, String)>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook/secret-token", listener.local_addr().unwrap());
+    let url = format!(
+        "http://{}/hook/secret-token",
+        listener.local_addr().unwrap()
+    );
     let (tx, rx) = mpsc::unbounded_channel();
     let seen = Arc::new(Mutex::new(0usize));
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
             let tx = tx.clone();
             let seen = Arc::clone(&seen);
             tokio::spawn(async move {
@@ -96,10 +101,22 @@ async fn slack_message_carries_command_requester_and_decision_lines() {
     assert!(n.notify(Notice::ApprovalPending(pending())));
     let (_, body) = next(&mut rx).await;
     let text = body["text"].as_str().unwrap();
-    assert!(text.contains("*alice* on *shop* (postgres), rule `risky-needs-review`"), "{text}");
-    assert!(text.contains("```ALTER TABLE customers ADD note text -- &lt;b&gt;&amp;```"), "{text}");
-    assert!(text.contains("gatekit approvals approve 0123abcd --api http://127.0.0.1:8080"), "{text}");
-    assert!(text.contains("gatekit approvals deny 0123abcd --api http://127.0.0.1:8080 --reason"), "{text}");
+    assert!(
+        text.contains("*alice* on *shop* (postgres), rule `risky-needs-review`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("```ALTER TABLE customers ADD note text -- &lt;b&gt;&amp;```"),
+        "{text}"
+    );
+    assert!(
+        text.contains("gatekit approvals approve 0123abcd --api http://127.0.0.1:8080"),
+        "{text}"
+    );
+    assert!(
+        text.contains("gatekit approvals deny 0123abcd --api http://127.0.0.1:8080 --reason"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -141,7 +158,11 @@ async fn failures_are_retried_with_backoff_then_given_up() {
     };
     let (n, _task) = Notifier::start(vec![hook], fast()).unwrap();
     n.notify(Notice::ApprovalPending(pending()));
-    let statuses = [next(&mut rx).await.0, next(&mut rx).await.0, next(&mut rx).await.0];
+    let statuses = [
+        next(&mut rx).await.0,
+        next(&mut rx).await.0,
+        next(&mut rx).await.0,
+    ];
     assert_eq!(statuses, [500, 500, 200]);
 
     // Always failing: exactly `tries` attempts, then the next notice goes through.
@@ -214,6 +235,12 @@ fn code_blocks_cannot_be_closed_by_the_command() {
     let mut a = pending();
     a.command = "SELECT '```' || 'x'".into();
     let text = slack_text(&Notice::ApprovalPending(a), None);
-    let block = text.split_once("```").unwrap().1.rsplit_once("```").unwrap().0;
+    let block = text
+        .split_once("```")
+        .unwrap()
+        .1
+        .rsplit_once("```")
+        .unwrap()
+        .0;
     assert!(!block.contains("``"), "{block}");
 }

@@ -80,8 +80,18 @@ fn known_routes() {
 fn refusals() {
     use RouteError::*;
     let not_found = [
-        "", "healthz", "/", "//", "/healthz/", "/v1", "/v1/", "/v1/approvals/x/y",
-        "/v1/approvals/x/approve/", "/v1/sessions/x", "/ui/../etc/passwd", "/v2/approvals",
+        "",
+        "healthz",
+        "/",
+        "//",
+        "/healthz/",
+        "/v1",
+        "/v1/",
+        "/v1/approvals/x/y",
+        "/v1/approvals/x/approve/",
+        "/v1/sessions/x",
+        "/ui/../etc/passwd",
+        "/v2/approvals",
     ];
     for p in not_found {
         assert_eq!(route("GET", p, None), Err(NotFound), "{p}");
