@@ -19,6 +19,8 @@
 mod error;
 mod memory;
 mod op;
+mod schema;
+mod sqlite;
 
 #[cfg(test)]
 mod tests;
@@ -34,6 +36,7 @@ use jiff::Timestamp;
 
 pub use error::StateError;
 pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
 
 /// The future every store method returns: boxed, so that stores are usable as
 /// `Arc<dyn StateStore>`.

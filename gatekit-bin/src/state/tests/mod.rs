@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use cases::Replicas;
 
-use super::MemoryStore;
+use super::{MemoryStore, SqliteStore};
 
 type Case = fn(Replicas) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -21,6 +21,13 @@ macro_rules! suite {
 
         mod memory {
             $(#[tokio::test] async fn $case() { super::cases::$case(super::memory()).await; })*
+        }
+
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $case() {
+                let (_dir, replicas) = super::sqlite().await;
+                super::cases::$case(replicas).await;
+            })*
         }
     };
 }
@@ -43,4 +50,19 @@ fn memory() -> Replicas {
         a: store.clone(),
         b: store,
     }
+}
+
+/// Two stores on one SQLite file.
+async fn sqlite() -> (tempfile::TempDir, Replicas) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state").join("gatekit.db");
+    let a = SqliteStore::open(&path).await.unwrap();
+    let b = SqliteStore::open(&path).await.unwrap();
+    (
+        dir,
+        Replicas {
+            a: Arc::new(a),
+            b: Arc::new(b),
+        },
+    )
 }
