@@ -19,12 +19,17 @@
 mod error;
 mod memory;
 mod op;
+mod postgres;
+mod schema;
+mod sqlite;
 
 #[cfg(test)]
 mod tests;
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use gatekit_core::approval::{Approval, Choice, Status};
@@ -32,8 +37,12 @@ use gatekit_core::audit::ChainHead;
 use gatekit_core::{ClassSet, Identity, Protocol};
 use jiff::Timestamp;
 
+use crate::config::Secret;
+
 pub use error::StateError;
 pub use memory::MemoryStore;
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
 
 /// The future every store method returns: boxed, so that stores are usable as
 /// `Arc<dyn StateStore>`.
@@ -196,6 +205,73 @@ pub trait StateStore: Send + Sync + 'static {
 
     /// The checkpointed audit head, if one was ever stored.
     fn get_audit_head(&self) -> StoreFuture<'_, Option<ChainHead>>;
+}
+
+/// Where the state store is, resolved from `[state]`.
+#[derive(Debug, Clone)]
+pub enum Location {
+    /// In this process's memory only.
+    Memory,
+    /// A SQLite database file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database.
+    Postgres {
+        /// The `postgres://` URL.
+        url: String,
+        /// The password from `[state] password_env`, which overrides one in the URL.
+        password: Option<Secret>,
+    },
+}
+
+impl Location {
+    /// Parses `[state] url`: `sqlite:PATH` (relative to `base_dir`), `postgres://…` or
+    /// `postgresql://…`, or `memory:`.
+    pub fn parse(
+        url: &str,
+        base_dir: &Path,
+        password: Option<Secret>,
+    ) -> Result<Location, StateError> {
+        if url == "memory:" {
+            return Ok(Location::Memory);
+        }
+        if let Some(path) = url.strip_prefix("sqlite:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            if path.is_empty() {
+                return Err(StateError::BadUrl {
+                    url: url.to_owned(),
+                    reason: "no file path after `sqlite:`".to_owned(),
+                });
+            }
+            let path = Path::new(path);
+            return Ok(Location::Sqlite(if path.is_absolute() {
+                path.to_owned()
+            } else {
+                base_dir.join(path)
+            }));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            postgres::parse_url(url)?;
+            return Ok(Location::Postgres {
+                url: url.to_owned(),
+                password,
+            });
+        }
+        Err(StateError::BadUrl {
+            url: postgres::redact(url),
+            reason: "expected `sqlite:PATH` or a `postgres://` URL".to_owned(),
+        })
+    }
+}
+
+/// Opens the store at `location`, creating or migrating its schema.
+pub async fn open(location: &Location) -> Result<Arc<dyn StateStore>, StateError> {
+    Ok(match location {
+        Location::Memory => Arc::new(MemoryStore::new()),
+        Location::Sqlite(path) => Arc::new(SqliteStore::open(path).await?),
+        Location::Postgres { url, password } => {
+            Arc::new(PostgresStore::connect(url, password.as_ref()).await?)
+        }
+    })
 }
 
 /// Fails when a session field is longer than the store keeps.

@@ -108,3 +108,32 @@ where
         }
     }
 }
+
+/// Applies `op` to the approval `load` reads and stores the result with `write`, which
+/// must store it only if the stored version is still the one read (compare-and-set) and
+/// say whether it did. Retries when another writer came first.
+pub(crate) async fn update_cas<L, LF, W, WF>(
+    id: &str,
+    op: Op<'_>,
+    mut load: L,
+    mut write: W,
+) -> Result<Approval, StateError>
+where
+    L: FnMut() -> LF,
+    LF: Future<Output = Result<Approval, StateError>>,
+    W: FnMut(Approval, u64) -> WF,
+    WF: Future<Output = Result<bool, StateError>>,
+{
+    for _ in 0..MAX_ATTEMPTS {
+        let current = load().await?;
+        let mut next = current.clone();
+        op.apply(&mut next)?;
+        if write(next.clone(), current.version).await? {
+            return Ok(next);
+        }
+    }
+    Err(StateError::Contended {
+        id: id.to_owned(),
+        attempts: MAX_ATTEMPTS,
+    })
+}

@@ -32,8 +32,13 @@ fn alice() -> Identity {
     id
 }
 
-fn dba(name: &str) -> Identity {
+pub(super) fn dba(name: &str) -> Identity {
     Identity::new(name, ["dba"])
+}
+
+/// A pending `once` approval numbered `n` for alice's DDL on `shop`.
+pub(super) fn pending(n: u32) -> Approval {
+    approval(n, ApprovalScope::Once, 1)
 }
 
 /// A pending approval numbered `n` for alice's DDL on `shop`.
