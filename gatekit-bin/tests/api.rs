@@ -761,3 +761,113 @@ async fn tls_api_with_a_ca_file() {
     assert!(err.contains("--ca-file /nonexistent/ca.pem"), "{err}");
     api.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_runs_the_api_only_when_configured_and_stops_on_sigterm() {
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let write_config = |api: &str| {
+        let path = dir.path().join("gatekit.toml");
+        std::fs::write(
+            &path,
+            format!(
+                r#"
+[identity]
+issuer = "{ISSUER}"
+audience = "{AUDIENCE}"
+hs256_secret_env = "GK_TEST_SECRET"
+
+[audit]
+dir = "audit"
+
+[state]
+url = "sqlite:state.db"
+{api}
+"#
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let serve = |config: &Path| {
+        gatekit()
+            .env("GK_TEST_SECRET", SECRET)
+            .args(["--log-format", "json", "serve", "--config"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let stop = |child: std::process::Child| {
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let config = write_config(&format!("[api]\nlisten = \"127.0.0.1:{port}\"\n"));
+    let child = serve(&config);
+    let url = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Ok(r) = client.get(format!("{url}/readyz")).send().await
+            && r.status() == 200
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "API never became ready"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let bob = token("bob", &["dba"]);
+    let (code, out, err) = run(cli(&url, Some(&bob), &["approvals", "list", "--json"])).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["approvals"],
+        json_empty()
+    );
+    let (ok, log) = tokio::task::spawn_blocking(move || stop(child))
+        .await
+        .unwrap();
+    assert!(ok, "{log}");
+    assert!(
+        log.contains("API listening") && log.contains("audit trail closed"),
+        "{log}"
+    );
+    assert!(dir.path().join("state.db").exists());
+
+    // Without [api]: no API listener.
+    let config = write_config("");
+    let child = serve(&config);
+    let trail = dir.path().join("audit/audit.jsonl");
+    while std::fs::read_to_string(&trail).map_or(0, |t| t.matches("config_reload").count()) < 2 {
+        assert!(std::time::Instant::now() < deadline + std::time::Duration::from_secs(20));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(client.get(format!("{url}/healthz")).send().await.is_err());
+    let (ok, log) = tokio::task::spawn_blocking(move || stop(child))
+        .await
+        .unwrap();
+    assert!(ok && !log.contains("API listening"), "{log}");
+}
+
+fn json_empty() -> Value {
+    Value::Array(Vec::new())
+}

@@ -64,3 +64,46 @@ pub struct ApiState {
     /// Set once every listener of the gateway is bound (`/readyz`).
     pub listeners_ready: Arc<AtomicBool>,
 }
+
+/// The API's URL as clients reach it (`http(s)://listen`), for messages and notifications.
+pub fn public_url(api: &crate::config::ApiConfig) -> String {
+    let scheme = if api.tls_cert_file.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{}", api.listen.get_ref())
+}
+
+/// Binds the API of `[api]` (with its TLS certificate, when set) and serves it on a task
+/// until `stop` turns true. Fails when the address cannot be bound or the certificate
+/// cannot be read, naming the key.
+pub async fn spawn_from_config(
+    config: &crate::config::Config,
+    state: Arc<ApiState>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Option<(std::net::SocketAddr, tokio::task::JoinHandle<()>)>> {
+    use anyhow::Context;
+    let Some(api) = &config.api else {
+        return Ok(None);
+    };
+    let addr: std::net::SocketAddr = api.listen.get_ref().parse().context("api.listen")?;
+    let tls = match (&api.tls_cert_file, &api.tls_key_file) {
+        (Some(cert), Some(key)) => {
+            let cert_pem = std::fs::read(config.path(cert)).context("api.tls_cert_file")?;
+            let key_pem = std::fs::read(config.path(key)).context("api.tls_key_file")?;
+            let (tls, fingerprint) =
+                tls_config(&cert_pem, &key_pem).context("api.tls_cert_file")?;
+            tracing::info!(%fingerprint, "API TLS certificate loaded (SHA-256)");
+            Some(tls)
+        }
+        _ => None,
+    };
+    let server = ApiServer::bind(addr, tls, state).await?;
+    let bound = server.local_addr().context("api.listen")?;
+    tracing::info!(listen = %bound, url = %public_url(api), "API listening");
+    let task = tokio::spawn(server.run(async move {
+        let _ = stop.wait_for(|s| *s).await;
+    }));
+    Ok(Some((bound, task)))
+}

@@ -90,6 +90,35 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             .context("audit trail")?;
         let shared = Arc::new(Shared { engine, verifier, keys, audit: audit.clone() });
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let listeners_ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (notifier, notify_task) = crate::notify::Notifier::start(
+            crate::notify::webhooks(&config, &resources.notify_urls)?,
+            crate::notify::NotifyOptions {
+                api_url: config.api.as_ref().map(crate::api::public_url),
+                ..Default::default()
+            },
+        )?;
+        let api_task = match &config.api {
+            Some(api) => {
+                let location = crate::state::Location::parse(
+                    config.state.url.get_ref(),
+                    &config.base_dir,
+                    resources.state_password.clone(),
+                )?;
+                let store = crate::state::open(&location).await.context("[state]")?;
+                let state = Arc::new(crate::api::ApiState {
+                    shared: Arc::clone(&shared),
+                    store,
+                    metrics: Arc::clone(&metrics),
+                    notifier: notifier.clone(),
+                    admin_groups: api.admin_groups.clone(),
+                    listeners_ready: Arc::clone(&listeners_ready),
+                });
+                crate::api::spawn_from_config(&config, state, stop_rx.clone()).await?
+            }
+            None => None,
+        };
         let mut listeners = tokio::task::JoinSet::new();
         for pg in pg_configs {
             let name = pg.session.target.clone();
@@ -100,6 +129,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
                 let _ = stop.wait_for(|s| *s).await;
             }));
         }
+        listeners_ready.store(true, std::sync::atomic::Ordering::Release);
         tracing::info!(
             config = %args.config.display(),
             rules = shared.engine.policy().rule_count(),
@@ -111,6 +141,14 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::info!("shutting down: draining sessions");
         let _ = stop_tx.send(true);
         while listeners.join_next().await.is_some() {}
+        if let Some((_, task)) = api_task {
+            let _ = task.await;
+        }
+        drop(notifier);
+        if let Some(task) = notify_task {
+            // Pending notices get a moment to go out.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+        }
         drop(shared);
         let head = audit.close().await.context("closing the audit trail")?;
         tracing::info!(seq = head.seq, "audit trail closed");

@@ -215,3 +215,29 @@ async fn deliver(
         wait = wait.saturating_mul(2);
     }
 }
+
+/// The webhooks of `[[notify]]`, with their URLs as resolved by `serve` (in the same order).
+pub fn webhooks(
+    config: &crate::config::Config,
+    urls: &[crate::config::Secret],
+) -> Result<Vec<Webhook>, NotifyError> {
+    config
+        .notify
+        .iter()
+        .zip(urls)
+        .enumerate()
+        .map(|(index, (n, url))| {
+            let n = n.get_ref();
+            let url = url
+                .expose_str()
+                .ok_or(NotifyError::BadUrl { index })?
+                .trim()
+                .to_owned();
+            Ok(Webhook {
+                kind: n.kind,
+                url,
+                events: n.events.clone(),
+            })
+        })
+        .collect()
+}
