@@ -871,3 +871,38 @@ url = "sqlite:state.db"
 fn json_empty() -> Value {
     Value::Array(Vec::new())
 }
+
+/// The approvers' page in headless Chromium (run by `scripts/ui-test`, which installs
+/// Chromium and playwright-core): the pending approvals appear, a click approves one, a
+/// reason and a click deny the other, and the store shows both decided.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and playwright-core: run scripts/ui-test"]
+async fn approvers_page_in_chromium() {
+    let api = Api::start().await;
+    let a1 = api
+        .hold(&id(1), "alice", "ALTER TABLE customers ADD note text")
+        .await;
+    let a2 = api
+        .hold(&id(2), "alice", "DROP INDEX customers_email")
+        .await;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scripts/ui/approvers-page.cjs"
+    );
+    let mut node = Command::new("node");
+    node.arg(script)
+        .arg(api.url())
+        .arg(token("bob", &["dba"]))
+        .arg(&a1.id)
+        .arg(&a2.id);
+    let (code, out, err) = run(node).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("approvers page: ok"), "{out}");
+    let a1 = api.store.get_approval(&a1.id).await.unwrap();
+    assert_eq!(a1.status, Status::Approved);
+    assert_eq!(a1.votes[0].decider, "bob");
+    let a2 = api.store.get_approval(&a2.id).await.unwrap();
+    assert_eq!(a2.status, Status::Denied);
+    assert_eq!(a2.reason.as_deref(), Some("not during the sale"));
+    api.stop().await;
+}

@@ -66,6 +66,8 @@ pub enum UiAsset {
     Script,
     /// Its style sheet.
     Style,
+    /// `/favicon.ico`, which browsers ask for: no content.
+    Icon,
 }
 
 /// An approval state named in `?status=`.
@@ -153,6 +155,7 @@ pub fn route(method: &str, path: &str, query: Option<&str>) -> Result<Route, Rou
         ("healthz", [None, ..]) => get(Route::Health),
         ("readyz", [None, ..]) => get(Route::Ready),
         ("metrics", [None, ..]) => get(Route::Metrics),
+        ("favicon.ico", [None, ..]) => get(Route::Ui(UiAsset::Icon)),
         ("ui", [None | Some(""), None, ..]) => get(Route::Ui(UiAsset::Page)),
         ("ui", [Some("app.js"), None, ..]) => get(Route::Ui(UiAsset::Script)),
         ("ui", [Some("style.css"), None, ..]) => get(Route::Ui(UiAsset::Style)),

@@ -21,6 +21,14 @@ connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-a
 /// The response for one asset.
 pub(super) fn response(asset: UiAsset) -> Response<Full<Bytes>> {
     let (content_type, body) = match asset {
+        UiAsset::Icon => {
+            let mut r = text(StatusCode::NO_CONTENT, "image/x-icon", String::new());
+            r.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("max-age=86400"),
+            );
+            return r;
+        }
         UiAsset::Page => ("text/html; charset=utf-8", PAGE),
         UiAsset::Script => ("text/javascript; charset=utf-8", SCRIPT),
         UiAsset::Style => ("text/css; charset=utf-8", STYLE),

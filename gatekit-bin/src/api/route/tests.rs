@@ -12,6 +12,7 @@ fn known_routes() {
         ("GET", "/ui/", None, Route::Ui(UiAsset::Page)),
         ("GET", "/ui/app.js", None, Route::Ui(UiAsset::Script)),
         ("GET", "/ui/style.css", None, Route::Ui(UiAsset::Style)),
+        ("GET", "/favicon.ico", None, Route::Ui(UiAsset::Icon)),
         (
             "GET",
             "/v1/approvals",
