@@ -210,6 +210,9 @@ struct Family<T> {
     series: RwLock<FamilyMap<T>>,
 }
 
+/// One series of a family: its two label values and its value.
+type Series<T> = ((Box<str>, Box<str>), Arc<T>);
+
 #[derive(Debug)]
 struct FamilyMap<T> {
     by_label: HashMap<Box<str>, HashMap<Box<str>, Arc<T>>>,
@@ -252,7 +255,7 @@ impl<T: Default> Family<T> {
     }
 
     /// Every series, sorted by labels.
-    fn snapshot(&self) -> Vec<((Box<str>, Box<str>), Arc<T>)> {
+    fn snapshot(&self) -> Vec<Series<T>> {
         let map = self.series.read().unwrap_or_else(PoisonError::into_inner);
         let mut v: Vec<_> = map
             .by_label

@@ -41,7 +41,7 @@ impl ApiState {
     ) -> Response<Full<Bytes>> {
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
-        let response = match self.dispatch(req).await {
+        match self.dispatch(req).await {
             Ok(r) => r,
             Err(e) => {
                 if e.status().is_server_error() {
@@ -51,8 +51,7 @@ impl ApiState {
                 }
                 json(e.status(), &e.body())
             }
-        };
-        response
+        }
     }
 
     async fn dispatch(&self, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, ApiError> {

@@ -22,7 +22,7 @@ pub fn slack_text(notice: &Notice, api: Option<&str>) -> String {
         Notice::ApprovalPending(a) | Notice::ApprovalDecided(a) => {
             let pending = matches!(notice, Notice::ApprovalPending(_));
             if pending {
-                let _ = write!(t, ":hourglass: *Approval needed* `{}`\n", esc(&a.id));
+                let _ = writeln!(t, ":hourglass: *Approval needed* `{}`", esc(&a.id));
             } else {
                 let _ = write!(t, "*Approval {}* `{}`", esc(&a.status), esc(&a.id));
                 if let Some(d) = &a.decider {
