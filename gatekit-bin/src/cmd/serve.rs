@@ -101,11 +101,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         )?;
         let api_task = match &config.api {
             Some(api) => {
-                let location = crate::state::Location::parse(
-                    config.state.url.get_ref(),
-                    &config.base_dir,
-                    resources.state_password.clone(),
-                )?;
+                let location = config.state_location()?;
                 let store = crate::state::open(&location).await.context("[state]")?;
                 let state = Arc::new(crate::api::ApiState {
                     shared: Arc::clone(&shared),
