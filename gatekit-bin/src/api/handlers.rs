@@ -235,32 +235,15 @@ impl ApiState {
                 self.metrics
                     .approval_waited(Duration::try_from(waited).unwrap_or_default());
             }
-            self.notifier.notify(Notice::ApprovalDecided(notice(&a)));
+            self.notifier
+                .notify(Notice::ApprovalDecided(ApprovalNotice::from(&a)));
         }
         Ok(a)
     }
 }
 
-/// An approval as notifications show it.
-pub(crate) fn notice(a: &Approval) -> ApprovalNotice {
-    ApprovalNotice {
-        id: a.id.clone(),
-        status: a.status.name().to_owned(),
-        requester: a.requester.subject.clone(),
-        target: a.target.clone(),
-        protocol: a.protocol.name().to_owned(),
-        command: redacted(a),
-        classes: a.classes.names().into_iter().map(str::to_owned).collect(),
-        rule: a.rule.clone(),
-        approvers: a.approvers.clone(),
-        expires_at: Some(a.expires_at.to_string()),
-        decider: a.votes.last().map(|v| v.decider.clone()),
-        reason: a.reason.clone(),
-    }
-}
-
 /// The approval's command with password literals removed.
-fn redacted(a: &Approval) -> String {
+pub fn redacted(a: &Approval) -> String {
     match a.protocol {
         Protocol::Postgres => gatekit_core::sql::redact_secrets(&a.command).into_owned(),
         _ => a.command.clone(),

@@ -22,7 +22,7 @@
 pub mod cli;
 pub mod client;
 mod error;
-mod handlers;
+pub(crate) mod handlers;
 pub mod route;
 mod server;
 mod ui;
@@ -32,6 +32,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 pub use error::ApiError;
+pub use handlers::redacted as redacted_command;
 pub use server::{ApiServer, tls_config};
 
 use crate::gate::Shared;

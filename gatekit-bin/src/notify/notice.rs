@@ -1,5 +1,6 @@
 //! What a notification is about.
 
+use gatekit_core::approval::Approval;
 use serde::Serialize;
 
 use crate::config::NotifyEvent;
@@ -95,4 +96,24 @@ pub struct SessionNotice {
     pub target: String,
     /// Who terminated it.
     pub by: String,
+}
+
+impl From<&Approval> for ApprovalNotice {
+    /// The approval as notifications show it, its command redacted of password literals.
+    fn from(a: &Approval) -> Self {
+        ApprovalNotice {
+            id: a.id.clone(),
+            status: a.status.name().to_owned(),
+            requester: a.requester.subject.clone(),
+            target: a.target.clone(),
+            protocol: a.protocol.name().to_owned(),
+            command: crate::api::redacted_command(a),
+            classes: a.classes.names().into_iter().map(str::to_owned).collect(),
+            rule: a.rule.clone(),
+            approvers: a.approvers.clone(),
+            expires_at: Some(a.expires_at.to_string()),
+            decider: a.votes.last().map(|v| v.decider.clone()),
+            reason: a.reason.clone(),
+        }
+    }
 }

@@ -244,3 +244,50 @@ fn code_blocks_cannot_be_closed_by_the_command() {
         .0;
     assert!(!block.contains("``"), "{block}");
 }
+
+#[test]
+fn approval_notices_redact_passwords() {
+    use gatekit_core::approval::{Approval, NewApproval};
+    use gatekit_core::policy::{Decision, Verdict};
+    use gatekit_core::{Class, Classification, Identity, Protocol};
+    let mut decision = Decision::without_rule(Verdict::Review, "roles need a DBA");
+    decision.rule = Some("dcl-review".into());
+    decision.approvers = vec!["dba".to_owned()].into();
+    decision.min_approvals = 1;
+    let a = Approval::new(NewApproval {
+        id: &"ab".repeat(16),
+        requester: &Identity::new("alice", ["dev"]),
+        target: "shop",
+        protocol: Protocol::Postgres,
+        command: "ALTER ROLE app PASSWORD 'hunter2'",
+        classification: &Classification::of([Class::Dcl]),
+        decision: &decision,
+        review_timeout: jiff::SignedDuration::from_mins(15),
+        now: "2025-06-02T10:00:00Z".parse().unwrap(),
+    })
+    .unwrap();
+    let n = ApprovalNotice::from(&a);
+    assert!(!n.command.contains("hunter2"), "{}", n.command);
+    assert_eq!(n.rule.as_deref(), Some("dcl-review"));
+    assert_eq!(n.classes, ["dcl"]);
+    assert_eq!(n.expires_at.as_deref(), Some("2025-06-02T10:15:00Z"));
+    let text = slack_text(&Notice::ApprovalPending(n), Some("https://gw:8080"));
+    assert!(!text.contains("hunter2"));
+}
+
+proptest::proptest! {
+    #[test]
+    fn slack_text_escapes_whatever_the_fields_hold(
+        command in "\\PC{0,200}",
+        requester in "\\PC{0,40}",
+    ) {
+        let mut a = pending();
+        a.command = command;
+        a.requester = requester;
+        let text = slack_text(&Notice::ApprovalPending(a), None);
+        proptest::prop_assert!(!text.contains('<') && !text.contains('>'));
+        let (_, rest) = text.split_once("```").unwrap();
+        let (block, _) = rest.rsplit_once("```").unwrap();
+        proptest::prop_assert!(!block.contains("``"));
+    }
+}
