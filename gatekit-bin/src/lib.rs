@@ -12,3 +12,4 @@ pub mod gate;
 pub mod identity;
 pub mod jwks;
 pub mod logging;
+pub mod state;

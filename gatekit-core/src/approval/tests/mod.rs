@@ -1,0 +1,1 @@
+//! Tests of the approval state machine.
