@@ -265,7 +265,10 @@ mod tests {
         );
         assert!(matches!(
             c.state_location().unwrap(),
-            Location::Postgres { password: Some(_), .. }
+            Location::Postgres {
+                password: Some(_),
+                ..
+            }
         ));
         let c = with_state(
             "[state]\nurl = \"postgres://gatekit@db.internal/gatekit\"\npassword_env = \"GATEKIT_TEST_SURELY_UNSET_STATE_PW\"\n",
