@@ -237,7 +237,7 @@ pub(super) async fn expire_and_cancel(r: Replicas) {
             .unwrap();
     assert_eq!(c.status, Status::Cancelled);
     let expired = r.b.expire_due(at(15 * 60)).await.unwrap();
-    assert_eq!(ids(&expired), [a.id.clone()]);
+    assert_eq!(ids(&expired), std::slice::from_ref(&a.id));
     assert_eq!(
         r.a.get_approval(&a.id).await.unwrap().status,
         Status::Expired
