@@ -293,3 +293,158 @@ impl Reviews {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use gatekit_core::approval::{Choice, Status};
+    use gatekit_core::policy::{ApprovalScope, Decision, Verdict};
+    use gatekit_core::{Class, ClassSet, Classification, Identity, Protocol};
+    use jiff::{SignedDuration, Timestamp};
+
+    use super::{Held, Outcome, Reviews};
+    use crate::audit_log::{AuditLog, AuditLogConfig};
+    use crate::state::{MemoryStore, StateStore};
+
+    fn review(scope: ApprovalScope) -> Decision {
+        Decision {
+            verdict: Verdict::Review,
+            rule: Some("risky-needs-review".into()),
+            reason: "schema changes need a DBA".into(),
+            approvers: vec!["dba".to_owned()].into(),
+            approval: scope,
+            min_approvals: 1,
+        }
+    }
+
+    fn ddl() -> Classification {
+        Classification {
+            classes: ClassSet::of(Class::Ddl),
+            objects: vec!["public.t".into()],
+        }
+    }
+
+    fn queue(dir: &std::path::Path, timeout: SignedDuration) -> (Reviews, Arc<dyn StateStore>) {
+        let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+        let audit = AuditLog::open(AuditLogConfig::new(dir)).unwrap();
+        (Reviews::new(Arc::clone(&store), audit, timeout), store)
+    }
+
+    async fn hold(reviews: &Reviews, scope: ApprovalScope, sql: &str) -> Held {
+        let alice = Identity::new("alice", ["dev"]);
+        reviews
+            .hold(
+                "s1",
+                &alice,
+                "shop",
+                Protocol::Postgres,
+                sql,
+                &ddl(),
+                &review(scope),
+            )
+            .await
+            .unwrap()
+    }
+
+    fn pending(h: Held) -> gatekit_core::approval::Approval {
+        match h {
+            Held::Pending(a) => *a,
+            other => panic!("not pending: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn approved_once_runs_once_and_denied_carries_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let (reviews, store) = queue(dir.path(), SignedDuration::from_mins(15));
+        let bob = Identity::new("bob", ["dba"]);
+        let a = pending(hold(&reviews, ApprovalScope::Once, "ALTER TABLE t ADD c int").await);
+        assert_eq!(a.status, Status::Pending);
+        let (outcome, _) = tokio::join!(reviews.wait(&a, "s1"), async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            store
+                .decide(&a.id, &bob, Choice::Approve, None, Timestamp::now())
+                .await
+                .unwrap()
+        });
+        assert_eq!(
+            outcome,
+            Outcome::Approved {
+                by: vec!["bob".into()]
+            }
+        );
+        let used = store.get_approval(&a.id).await.unwrap();
+        assert!(used.consumed_at.is_some());
+        // A once approval does not cover the next command.
+        let b = pending(hold(&reviews, ApprovalScope::Once, "ALTER TABLE t ADD c int").await);
+        assert_ne!(a.id, b.id);
+        store
+            .decide(&b.id, &bob, Choice::Deny, Some("freeze"), Timestamp::now())
+            .await
+            .unwrap();
+        let outcome = reviews.wait(&b, "s1").await;
+        assert_eq!(
+            outcome,
+            Outcome::Denied {
+                by: "bob".into(),
+                reason: Some("freeze".into())
+            }
+        );
+        let text = outcome.refusal(&b.id, reviews.timeout()).unwrap();
+        assert!(text.contains("denied by bob: freeze"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_window_approval_covers_later_commands_of_its_classes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (reviews, store) = queue(dir.path(), SignedDuration::from_mins(15));
+        let scope = ApprovalScope::Window(SignedDuration::from_mins(30));
+        let a = pending(hold(&reviews, scope, "CREATE INDEX i ON t (c)").await);
+        store
+            .decide(
+                &a.id,
+                &Identity::new("bob", ["dba"]),
+                Choice::Approve,
+                None,
+                Timestamp::now(),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(
+            reviews.wait(&a, "s1").await,
+            Outcome::Approved { .. }
+        ));
+        match hold(&reviews, scope, "DROP INDEX i").await {
+            Held::Granted { approval } => assert_eq!(approval, a.id),
+            other => panic!("not covered: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn undecided_approvals_expire_and_abandoned_ones_are_cancelled() {
+        let dir = tempfile::tempdir().unwrap();
+        let (reviews, store) = queue(dir.path(), SignedDuration::from_millis(150));
+        let a = pending(hold(&reviews, ApprovalScope::Once, "TRUNCATE t").await);
+        let started = std::time::Instant::now();
+        assert_eq!(reviews.wait(&a, "s1").await, Outcome::Expired);
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_eq!(
+            store.get_approval(&a.id).await.unwrap().status,
+            Status::Expired
+        );
+        let text = Outcome::Expired.refusal(&a.id, reviews.timeout()).unwrap();
+        assert!(text.contains("not decided within"), "{text}");
+
+        let other = tempfile::tempdir().unwrap();
+        let (reviews, store) = queue(other.path(), SignedDuration::from_mins(15));
+        let b = pending(hold(&reviews, ApprovalScope::Once, "TRUNCATE t").await);
+        reviews.abandon(&b, "s1").await;
+        assert_eq!(
+            store.get_approval(&b.id).await.unwrap().status,
+            Status::Cancelled
+        );
+        assert_eq!(reviews.wait(&b, "s1").await, Outcome::Cancelled);
+    }
+}
