@@ -11,4 +11,7 @@ pub mod engine;
 pub mod gate;
 pub mod identity;
 pub mod jwks;
+pub mod live;
 pub mod logging;
+pub mod reviews;
+pub mod state;

@@ -15,6 +15,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod approval;
 pub mod audit;
 pub mod class;
 pub mod identity;

@@ -19,6 +19,8 @@ use crate::config::resolve::TargetResources;
 use crate::config::{Config, TargetConfig};
 use crate::engine::Engine;
 use crate::gate::{Shared, TargetGate};
+use crate::live::LiveSessions;
+use crate::reviews::Reviews;
 
 /// Arguments of `gatekit serve`.
 #[derive(Debug, clap::Args)]
@@ -88,8 +90,20 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             }))
             .await
             .context("audit trail")?;
-        let shared = Arc::new(Shared { engine, verifier, keys, audit: audit.clone() });
+        let location = config.state_location()?;
+        let store = crate::state::open(&location).await.context("[state]")?;
+        tracing::info!(backend = store.backend(), "state store open");
+        let review_timeout = gatekit_core::policy::parse_duration(config.policy.review_timeout.get_ref())
+            .context("policy.review_timeout")?;
+        let reviews = Reviews::new(Arc::clone(&store), audit.clone(), review_timeout);
+        let replica = crate::reviews::random_id().context("replica id")?;
+        let live = LiveSessions::new(Arc::clone(&store), replica);
+        let shared = Arc::new(Shared { engine, verifier, keys, audit: audit.clone(), reviews, live });
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let background = {
+            let (shared, stop) = (Arc::clone(&shared), stop_rx.clone());
+            tokio::spawn(async move { shared.live.run(Some(&shared.reviews), stop).await })
+        };
         let mut listeners = tokio::task::JoinSet::new();
         for pg in pg_configs {
             let name = pg.session.target.clone();
@@ -111,6 +125,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::info!("shutting down: draining sessions");
         let _ = stop_tx.send(true);
         while listeners.join_next().await.is_some() {}
+        let _ = background.await;
         drop(shared);
         let head = audit.close().await.context("closing the audit trail")?;
         tracing::info!(seq = head.seq, "audit trail closed");

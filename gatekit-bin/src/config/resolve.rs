@@ -58,6 +58,27 @@ impl Config {
             .transpose()
     }
 
+    /// The state store password named by `state.password_env`.
+    pub fn state_password(&self) -> Result<Option<Secret>, ConfigError> {
+        self.state
+            .password_env
+            .as_deref()
+            .map(|v| secret::from_env("state.password_env", v))
+            .transpose()
+    }
+
+    /// Where `[state]` says the state store is: a `sqlite:` path resolved against the
+    /// config's directory, or a `postgres://` URL with the password from `password_env`.
+    pub fn state_location(&self) -> Result<crate::state::Location, ConfigError> {
+        let password = self.state_password()?;
+        crate::state::Location::parse(self.state.url.get_ref(), &self.base_dir, password).map_err(
+            |e| ConfigError::Resolve {
+                key: "state.url".into(),
+                message: e.to_string(),
+            },
+        )
+    }
+
     /// The audit directory, resolved against the config's directory.
     pub fn audit_dir(&self) -> PathBuf {
         self.path(&self.audit.dir)
@@ -150,12 +171,7 @@ impl Config {
             hs256_secret: self.hs256_secret()?,
             audit_key: self.audit_key()?,
             revoked,
-            state_password: self
-                .state
-                .password_env
-                .as_deref()
-                .map(|v| secret::from_env("state.password_env", v))
-                .transpose()?,
+            state_password: self.state_password()?,
             notify_urls,
             targets,
             mask_keys,
@@ -213,5 +229,60 @@ impl Config {
             credential,
             files,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::{Config, ConfigError};
+    use crate::state::Location;
+
+    const EXAMPLE: &str = include_str!("../../examples/gatekit.toml");
+
+    fn with_state(state: &str) -> Config {
+        let start = EXAMPLE.find("[state]").unwrap();
+        let end = EXAMPLE.find("[api]").unwrap();
+        let text = format!("{}{state}\n{}", &EXAMPLE[..start], &EXAMPLE[end..]);
+        Config::parse(&text, Path::new("test.toml"), Path::new("/etc/gatekit")).unwrap()
+    }
+
+    #[test]
+    fn sqlite_state_is_relative_to_the_config() {
+        let c = with_state("[state]\nurl = \"sqlite:var/gatekit.db\"\n");
+        assert!(matches!(
+            c.state_location().unwrap(),
+            Location::Sqlite(p) if p == Path::new("/etc/gatekit/var/gatekit.db")
+        ));
+    }
+
+    #[test]
+    fn postgres_state_takes_its_password_from_the_environment() {
+        // PATH is set wherever tests run; it stands in for a password variable.
+        let c = with_state(
+            "[state]\nurl = \"postgres://gatekit@db.internal/gatekit\"\npassword_env = \"PATH\"\n",
+        );
+        assert!(matches!(
+            c.state_location().unwrap(),
+            Location::Postgres {
+                password: Some(_),
+                ..
+            }
+        ));
+        let c = with_state(
+            "[state]\nurl = \"postgres://gatekit@db.internal/gatekit\"\npassword_env = \"GATEKIT_TEST_SURELY_UNSET_STATE_PW\"\n",
+        );
+        let err = c.state_location().unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Resolve { key, .. } if key == "state.password_env"),
+            "{err}"
+        );
+        let c = with_state("[state]\nurl = \"postgres://gatekit@db.internal\"\n");
+        let err = c.state_location().unwrap_err().to_string();
+        assert!(
+            err.contains("state.url") && err.contains("database"),
+            "{err}"
+        );
     }
 }
