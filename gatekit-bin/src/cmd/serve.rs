@@ -1,7 +1,9 @@
 //! `gatekit serve`: resolves everything the config names, opens the audit trail and runs
 //! every listener until SIGINT or SIGTERM.
 
-use std::path::PathBuf;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -15,10 +17,11 @@ use gatekit_core::pg::{Password, SessionConfig, UpstreamTls};
 use gatekit_pg::{PgGateway, PgGatewayConfig};
 
 use crate::audit_log::{AuditLog, AuditLogConfig};
-use crate::config::resolve::TargetResources;
+use crate::config::resolve::{ServeResources, TargetResources};
 use crate::config::{Config, TargetConfig};
 use crate::engine::Engine;
 use crate::gate::{Shared, TargetGate};
+use crate::jwks::JwksSource;
 
 /// Arguments of `gatekit serve`.
 #[derive(Debug, clap::Args)]
@@ -41,7 +44,36 @@ const LISTENERS: &[Protocol] = &[Protocol::Postgres];
 pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.config)?;
     let resources = config.resolve_for_serve()?;
-    let engine = Engine::from_config(&config)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let keys = crate::identity::key_source(&config).await?;
+        serve(
+            &config,
+            &args.config,
+            &resources,
+            keys,
+            |_| {},
+            shutdown_signal(),
+        )
+        .await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Runs every listener of a loaded config (read from `path`) with its resolved resources
+/// and token keys until `shutdown` completes, then drains sessions and closes the audit
+/// trail. `ready` gets the bound listener addresses once every listener is bound.
+pub async fn serve(
+    config: &Config,
+    path: &Path,
+    resources: &ServeResources,
+    keys: JwksSource,
+    ready: impl FnOnce(&[SocketAddr]),
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let engine = Engine::from_config(config)?;
     let unserved: Vec<String> = config
         .targets
         .iter()
@@ -55,71 +87,79 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             unserved.join(", ")
         );
     }
-    let verifier = crate::identity::verifier(&config)?;
+    let verifier = crate::identity::verifier(config)?;
     let pg_configs = config
         .targets
         .iter()
         .map(|t| t.get_ref())
         .zip(&resources.targets)
         .filter(|(t, _)| t.protocol == Protocol::Postgres)
-        .map(|(t, r)| pg_gateway_config(&config, t, r))
+        .map(|(t, r)| pg_gateway_config(config, t, r))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let config_digest = hex::encode(sha2::Sha256::digest(
-        std::fs::read(&args.config).context("re-reading the config")?,
+        std::fs::read(path).context("re-reading the config")?,
     ));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async move {
-        let keys = crate::identity::key_source(&config).await?;
-        tracing::info!(origin = %keys.origin(), keys = keys.keys().usable_keys(), "identity keys loaded");
-        let mut audit_config = AuditLogConfig::new(config.audit_dir());
-        audit_config.sync = config.audit.sync;
-        audit_config.key = match &resources.audit_key {
-            Some(k) => Some(ChainKey::new(k.expose()).context("audit.key_env")?),
-            None => None,
-        };
-        let audit = AuditLog::open(audit_config).context("[audit]")?;
-        audit
-            .append(AuditEvent::ConfigReload(ConfigReloadEvent {
-                path: Some(args.config.display().to_string()),
-                sha256: Some(config_digest),
-                error: None,
-            }))
+    tracing::info!(origin = %keys.origin(), keys = keys.keys().usable_keys(), "identity keys loaded");
+    let mut audit_config = AuditLogConfig::new(config.audit_dir());
+    audit_config.sync = config.audit.sync;
+    audit_config.key = match &resources.audit_key {
+        Some(k) => Some(ChainKey::new(k.expose()).context("audit.key_env")?),
+        None => None,
+    };
+    let audit = AuditLog::open(audit_config).context("[audit]")?;
+    audit
+        .append(AuditEvent::ConfigReload(ConfigReloadEvent {
+            path: Some(path.display().to_string()),
+            sha256: Some(config_digest),
+            error: None,
+        }))
+        .await
+        .context("audit trail")?;
+    let shared = Arc::new(Shared {
+        engine,
+        verifier,
+        keys,
+        audit: audit.clone(),
+    });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut listeners = tokio::task::JoinSet::new();
+    let mut bound = Vec::new();
+    for pg in pg_configs {
+        let name = pg.session.target.clone();
+        let gate = TargetGate::new(Arc::clone(&shared), &name, Protocol::Postgres);
+        let gateway = PgGateway::bind(pg, gate)
             .await
-            .context("audit trail")?;
-        let shared = Arc::new(Shared { engine, verifier, keys, audit: audit.clone() });
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let mut listeners = tokio::task::JoinSet::new();
-        for pg in pg_configs {
-            let name = pg.session.target.clone();
-            let gate = TargetGate::new(Arc::clone(&shared), &name, Protocol::Postgres);
-            let gateway = PgGateway::bind(pg, gate).await.with_context(|| format!("target \"{name}\""))?;
-            let mut stop = stop_rx.clone();
-            listeners.spawn(gateway.run(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            }));
-        }
-        tracing::info!(
-            config = %args.config.display(),
-            rules = shared.engine.policy().rule_count(),
-            targets = shared.engine.policy().targets().len(),
-            audit = %config.audit_dir().display(),
-            "gatekit serving"
+            .with_context(|| format!("target \"{name}\""))?;
+        bound.push(
+            gateway
+                .local_addr()
+                .with_context(|| format!("target \"{name}\""))?,
         );
-        shutdown_signal().await;
-        tracing::info!("shutting down: draining sessions");
-        let _ = stop_tx.send(true);
-        while listeners.join_next().await.is_some() {}
-        drop(shared);
-        let head = audit.close().await.context("closing the audit trail")?;
-        tracing::info!(seq = head.seq, "audit trail closed");
-        Ok(ExitCode::SUCCESS)
-    })
+        let mut stop = stop_rx.clone();
+        listeners.spawn(gateway.run(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }));
+    }
+    tracing::info!(
+        config = %path.display(),
+        rules = shared.engine.policy().rule_count(),
+        targets = shared.engine.policy().targets().len(),
+        audit = %config.audit_dir().display(),
+        "gatekit serving"
+    );
+    ready(&bound);
+    shutdown.await;
+    tracing::info!("shutting down: draining sessions");
+    let _ = stop_tx.send(true);
+    while listeners.join_next().await.is_some() {}
+    drop(shared);
+    let head = audit.close().await.context("closing the audit trail")?;
+    tracing::info!(seq = head.seq, "audit trail closed");
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
