@@ -123,7 +123,7 @@ mod tests {
                 _ => d,
             })
             .sum();
-        (13..=19).contains(&digits.len()) && sum % 10 == 0
+        (13..=19).contains(&digits.len()) && sum.is_multiple_of(10)
     }
 
     /// `AAA-GG-SSSS` with the ranges the SSA never issues left out.
