@@ -73,7 +73,7 @@ def pg_bindir():
     for name in ("initdb", "pg_ctl"):
         found = shutil.which(name)
         if found:
-            return Path(found).parent
+            return Path(found).resolve().parent
     dirs = sorted(
         (int(p.name), p / "bin")
         for p in Path("/usr/lib/postgresql").glob("*")
@@ -158,9 +158,12 @@ class Harness:
     # ---- setup -----------------------------------------------------------------------
 
     def build(self):
-        target_dir = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-        self.gatekit_bin = target_dir / "release" / "gatekit"
-        if not self.args.skip_build:
+        if self.args.gatekit:
+            self.gatekit_bin = self.args.gatekit.resolve()
+        else:
+            target_dir = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+            self.gatekit_bin = target_dir / "release" / "gatekit"
+        if not self.args.skip_build and not self.args.gatekit:
             log("building gatekit (release)")
             r = subprocess.run(["cargo", "build", "--release", "-q", "-p", "gatekit-bin"], cwd=ROOT)
             if r.returncode != 0:
@@ -509,6 +512,7 @@ def main():
     p.add_argument("--idle", type=int, default=1000, help="idle connections (0: skip)")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
     p.add_argument("--skip-build", action="store_true", help="use the existing release build")
+    p.add_argument("--gatekit", type=Path, help="use this gatekit binary (no build)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, audit trail)")
     p.add_argument("--gatekit-log", default="warn", help="GATEKIT_LOG for the gateway")
     args = p.parse_args()
