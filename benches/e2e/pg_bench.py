@@ -522,6 +522,9 @@ def main():
     def on_term(signum, _frame):
         raise SystemExit(128 + signum)
 
+    # Ctrl-C must reach us even when started from a shell that ignores SIGINT for
+    # background jobs.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, on_term)
     h = Harness(args)
