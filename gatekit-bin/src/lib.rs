@@ -7,6 +7,7 @@
 pub mod audit_log;
 pub mod cmd;
 pub mod config;
+pub mod demo;
 pub mod engine;
 pub mod gate;
 pub mod identity;

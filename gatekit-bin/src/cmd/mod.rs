@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod check;
+pub mod demo;
 pub mod mask;
 pub mod policy_test;
 pub mod serve;
