@@ -26,7 +26,18 @@ fn drain(s: &mut Session, now: Timestamp, out: &mut usize) {
                     }
                     Event::ConnectUpstream => s.handle_upstream_connected(now),
                     Event::StartUpstreamTls => s.handle_upstream_tls(now),
-                    // Deny every other statement, so both paths run.
+                    // Hold some statements before allowing them, deny every other one, so
+                    // every path runs.
+                    Event::Statement(req) if req.id % 3 == 1 => s
+                        .handle_decision(
+                            now,
+                            req.id,
+                            Decision::Hold {
+                                approval: "fuzz".into(),
+                                notice: "awaiting approval".into(),
+                            },
+                        )
+                        .and_then(|()| s.handle_decision(now, req.id, Decision::Allow)),
                     Event::Statement(req) if req.id % 2 == 0 => s.handle_decision(
                         now,
                         req.id,

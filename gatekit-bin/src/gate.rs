@@ -16,6 +16,8 @@ use jiff::Timestamp;
 use crate::audit_log::AuditLog;
 use crate::engine::Engine;
 use crate::jwks::JwksSource;
+use crate::live::LiveSessions;
+use crate::reviews::{Held, Outcome, Reviews};
 
 /// Verifier, keys, policy and trail, shared by every listener of one `serve`.
 pub struct Shared {
@@ -27,6 +29,10 @@ pub struct Shared {
     pub keys: JwksSource,
     /// The audit trail.
     pub audit: AuditLog,
+    /// The review queue.
+    pub reviews: Reviews,
+    /// This replica's live sessions.
+    pub live: LiveSessions,
 }
 
 /// One target's gate.
@@ -44,6 +50,8 @@ struct Counters {
     commands: AtomicU64,
     denied: AtomicU64,
     sql: Mutex<SqlState>,
+    /// The approval the session's held statement waits for.
+    held: Mutex<Option<gatekit_core::approval::Approval>>,
 }
 
 /// The session's tracked `search_path` (so objects are qualified as the server resolves
@@ -81,6 +89,7 @@ impl TargetGate {
                 search_path: Vec::new(),
                 cache: ClassifierCache::new(CACHE_ENTRIES, CACHE_STATEMENT_BYTES),
             }),
+            held: Mutex::new(None),
         });
         map.insert(session.id.clone(), Arc::clone(&c));
         c
@@ -134,17 +143,46 @@ impl Gate for TargetGate {
             text: &text,
             now,
         });
-        // No approval queue runs in this build: a statement that needs review is refused,
-        // naming who would have to approve it.
+        // A statement that needs review waits for a person, unless a window approval of
+        // this requester already covers it. Failing to hold it refuses it.
+        let mut held = None;
         let (verdict, reason) = match decision.verdict {
-            Verdict::Review => (
-                Verdict::Deny,
-                format!(
-                    "{} (needs approval by {}; no approval queue is running)",
-                    decision.reason,
-                    decision.approvers.join(", ")
+            Verdict::Review => match self
+                .shared
+                .reviews
+                .hold(
+                    &session.id,
+                    &session.identity,
+                    &self.target,
+                    self.protocol,
+                    &text,
+                    &classification,
+                    &decision,
+                )
+                .await
+            {
+                Ok(Held::Granted { approval }) => (
+                    Verdict::Allow,
+                    format!("{} (covered by approval {approval})", decision.reason),
                 ),
-            ),
+                Ok(Held::Pending(approval)) => {
+                    let reason = format!(
+                        "{} (awaiting approval {} from {})",
+                        decision.reason,
+                        approval.id,
+                        decision.approvers.join(", ")
+                    );
+                    held = Some(approval);
+                    (Verdict::Review, reason)
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, session = %session.id, "cannot hold a statement for review");
+                    (
+                        Verdict::Deny,
+                        format!("{} (it could not be held for review: {e})", decision.reason),
+                    )
+                }
+            },
             v => (v, decision.reason.to_string()),
         };
         let counters = state;
@@ -175,6 +213,20 @@ impl Gate for TargetGate {
                 reason: "the audit trail cannot be written".into(),
             };
         }
+        if let Some(approval) = held {
+            let hold = gatekit_pg::Decision::Hold {
+                approval: approval.id.clone(),
+                notice: format!(
+                    "awaiting approval {} from {} (rule `{}`): {}",
+                    approval.id,
+                    approval.approvers.join(", "),
+                    approval.rule.as_deref().unwrap_or("-"),
+                    approval.rule_reason,
+                ),
+            };
+            *counters.held.lock().unwrap_or_else(PoisonError::into_inner) = Some(*approval);
+            return hold;
+        }
         match verdict {
             Verdict::Allow => {
                 // Later statements are qualified through the search_path this one sets.
@@ -199,8 +251,73 @@ impl Gate for TargetGate {
         }
     }
 
+    async fn await_review(
+        &self,
+        session: &SessionInfo,
+        _statement: &StatementRequest,
+        approval: &str,
+    ) -> gatekit_pg::Decision {
+        let counters = self.counters(session);
+        let held = counters
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let Some(held) = held.filter(|a| a.id == approval) else {
+            return gatekit_pg::Decision::Deny {
+                rule: None,
+                reason: format!("approval {approval} is not held by this session"),
+            };
+        };
+        let outcome = self.shared.reviews.wait(&held, &session.id).await;
+        *counters.held.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        let timeout = self.shared.reviews.timeout();
+        match outcome.refusal(approval, timeout) {
+            None => {
+                if let Outcome::Approved { by } = &outcome {
+                    tracing::info!(session = %session.id, approval = %approval, by = ?by, "held statement approved");
+                }
+                gatekit_pg::Decision::Allow
+            }
+            Some(reason) => {
+                counters.denied.fetch_add(1, Ordering::Relaxed);
+                gatekit_pg::Decision::Deny {
+                    rule: held.rule.clone(),
+                    reason,
+                }
+            }
+        }
+    }
+
+    async fn review_abandoned(&self, session: &SessionInfo, approval: &str) {
+        let counters = self.counters(session);
+        let held = counters
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(held) = held.filter(|a| a.id == approval) {
+            self.shared.reviews.abandon(&held, &session.id).await;
+        }
+    }
+
+    async fn terminated(&self, session: &SessionInfo) -> String {
+        self.shared.live.ended(&session.id).await
+    }
+
     async fn session_started(&self, session: &SessionInfo) {
         let counters = self.counters(session);
+        self.shared
+            .live
+            .register(
+                &session.id,
+                Arc::clone(&counters.identity),
+                &self.target,
+                self.protocol,
+                &session.peer.to_string(),
+                session.started_at,
+            )
+            .await;
         let event = AuditEvent::SessionStart(SessionStartEvent {
             session: session.id.as_str().into(),
             identity: Arc::clone(&counters.identity),
@@ -215,6 +332,7 @@ impl Gate for TargetGate {
 
     async fn session_ended(&self, session: &SessionInfo, end: &SessionEnd) {
         let counters = self.counters(session);
+        self.shared.live.unregister(&session.id).await;
         self.sessions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

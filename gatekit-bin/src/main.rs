@@ -25,6 +25,8 @@ struct Cli {
 enum Command {
     /// Run every listener in the config until SIGINT or SIGTERM.
     Serve(cmd::serve::ServeArgs),
+    /// Run a throwaway PostgreSQL with sample personal data behind a gateway, to try gatekit.
+    Demo(cmd::demo::DemoArgs),
     /// Dry-run the policy on one command and print the decision.
     Check(cmd::check::CheckArgs),
     /// Run a file of expected decisions against the policy.
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
     logging::init(cli.log_format);
     let result = match &cli.command {
         Command::Serve(args) => cmd::serve::run(args),
+        Command::Demo(args) => cmd::demo::run(args),
         Command::Check(args) => cmd::check::run(args),
         Command::Policy(args) => cmd::policy_test::run(args),
         Command::Token(args) => cmd::token::run(args),

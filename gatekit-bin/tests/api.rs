@@ -13,8 +13,10 @@ use gatekit_bin::config::Config;
 use gatekit_bin::engine::Engine;
 use gatekit_bin::gate::Shared;
 use gatekit_bin::jwks::JwksSource;
+use gatekit_bin::live::LiveSessions;
 use gatekit_bin::metrics::Metrics;
 use gatekit_bin::notify::Notifier;
+use gatekit_bin::reviews::Reviews;
 use gatekit_bin::state::{LiveSession, MemoryStore, StateStore};
 use gatekit_core::approval::{Approval, NewApproval, Status};
 use gatekit_core::identity::{Hs256Secret, KeySet, MintClaims, mint_hs256};
@@ -65,13 +67,15 @@ admin_groups = ["security"]
         let keys = JwksSource::fixed(KeySet::empty())
             .with_hs256_secret(Hs256Secret::new(SECRET.as_bytes().to_vec()).unwrap());
         let audit = AuditLog::open(AuditLogConfig::new(dir.path().join("audit"))).unwrap();
+        let store = Arc::new(MemoryStore::new());
         let shared = Arc::new(Shared {
             engine: Engine::from_config(&config).unwrap(),
             verifier: gatekit_bin::identity::verifier(&config).unwrap(),
             keys,
             audit: audit.clone(),
+            reviews: Reviews::new(store.clone(), audit.clone(), SignedDuration::from_mins(15)),
+            live: LiveSessions::new(store.clone(), "replica-test".into()),
         });
-        let store = Arc::new(MemoryStore::new());
         let ready = Arc::new(AtomicBool::new(true));
         let state = Arc::new(ApiState {
             shared,

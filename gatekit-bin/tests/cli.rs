@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use gatekit_bin::state::StateStore;
+
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/gatekit.toml");
 const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/policy-cases.toml");
 const SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
@@ -443,6 +445,9 @@ groups = ["dev"]
 classes = ["ddl", "dcl", "admin", "destructive", "procedural", "unparsed"]
 action = "review"
 approvers = ["dba"]
+
+[state]
+url = "sqlite:state.db"
 "#,
             upstream = pg.addr(),
             user = cluster::SCRAM_USER,
@@ -489,16 +494,128 @@ approvers = ["dba"]
         err.contains("no-bulk-writes") && err.contains("bulk writes are not allowed"),
         "{err}"
     );
-    let (code, _, err) = psql(
-        port,
-        &dev,
-        "/* just looking */ ALTER TABLE customers ADD COLUMN note text",
+    // A schema change waits for a DBA. The test decides through the state store, as another
+    // replica's API would: denied first, then approved.
+    let state = dir.path().join("state.db");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = rt
+        .block_on(gatekit_bin::state::SqliteStore::open(&state))
+        .unwrap();
+    let dba = gatekit_core::Identity::new("bob", ["dba"]);
+    let held = |sql: &'static str| {
+        let dev = dev.clone();
+        std::thread::spawn(move || psql(port, &dev, sql))
+    };
+    let next_pending = || {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let pending = rt
+                .block_on(store.list_approvals(
+                    gatekit_bin::state::ApprovalFilter::Status(
+                        gatekit_core::approval::Status::Pending,
+                    ),
+                    10,
+                ))
+                .unwrap();
+            if let Some(a) = pending.into_iter().next() {
+                return a;
+            }
+            assert!(Instant::now() < deadline, "nothing was held for review");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let alter = held("/* just looking */ ALTER TABLE customers ADD COLUMN note text");
+    let approval = next_pending();
+    assert_eq!(approval.requester.subject, "alice");
+    assert_eq!(approval.rule.as_deref(), Some("risky-needs-review"));
+    assert_eq!(approval.approvers, ["dba"]);
+    assert!(approval.command.contains("ALTER TABLE customers"));
+    let own = gatekit_core::Identity::new("alice", ["dev", "dba"]);
+    assert!(
+        rt.block_on(store.decide(
+            &approval.id,
+            &own,
+            gatekit_core::approval::Choice::Approve,
+            None,
+            jiff::Timestamp::now()
+        ))
+        .is_err(),
+        "nobody approves their own statement"
     );
+    rt.block_on(store.decide(
+        &approval.id,
+        &dba,
+        gatekit_core::approval::Choice::Deny,
+        Some("not during the freeze"),
+        jiff::Timestamp::now(),
+    ))
+    .unwrap();
+    let (code, _, err) = alter.join().unwrap();
     assert_ne!(code, 0);
     assert!(
-        err.contains("risky-needs-review") && err.contains("dba"),
+        err.contains(&format!("awaiting approval {} from dba", approval.id)),
+        "the client is told what it waits for: {err}"
+    );
+    assert!(
+        err.contains("risky-needs-review") && err.contains("denied by bob: not during the freeze"),
         "{err}"
     );
+
+    let create =
+        held("CREATE TEMP TABLE scratch AS SELECT 42 AS answer; SELECT answer FROM scratch");
+    let approval = next_pending();
+    let decided = Instant::now();
+    rt.block_on(store.decide(
+        &approval.id,
+        &dba,
+        gatekit_core::approval::Choice::Approve,
+        None,
+        jiff::Timestamp::now(),
+    ))
+    .unwrap();
+    let (code, out, err) = create.join().unwrap();
+    eprintln!(
+        "approval to completion, across processes: {:?}",
+        decided.elapsed()
+    );
+    assert_eq!((code, out.lines().last()), (0, Some("42")), "{err}");
+    let used = rt.block_on(store.get_approval(&approval.id)).unwrap();
+    assert!(used.consumed_at.is_some(), "a once approval is used up");
+
+    // An operator's kill ends a live session within a second or two, with a message.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !rt.block_on(store.list_sessions()).unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "ended sessions stay registered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sleeper = held("SELECT pg_sleep(30)");
+    let live = loop {
+        let sessions = rt.block_on(store.list_sessions()).unwrap();
+        if let Some(s) = sessions.into_iter().find(|s| s.identity.subject == "alice") {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the session was never registered"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(live.target, "shop");
+    std::thread::sleep(Duration::from_millis(300));
+    let killed = Instant::now();
+    rt.block_on(store.request_kill(&live.id, "carol", jiff::Timestamp::now()))
+        .unwrap();
+    let (code, _, err) = sleeper.join().unwrap();
+    eprintln!(
+        "kill to disconnect, across processes: {:?}",
+        killed.elapsed()
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("terminated by carol"), "{err}");
+    assert!(killed.elapsed() < Duration::from_secs(3));
     // Nothing reached the server.
     assert_eq!(
         pg.psql_admin("shop", "SELECT count(*) FROM customers")

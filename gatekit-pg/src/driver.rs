@@ -5,11 +5,13 @@
 //! stops reading stops the other direction too (back-pressure), and at most one read
 //! buffer per side plus one batch of output is held per connection.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use gatekit_core::pg::codec::CancelKey;
-use gatekit_core::pg::{Decision, Event, Output, Session};
+use gatekit_core::pg::{Decision, Event, Output, Session, StatementRequest};
 use jiff::Timestamp;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -46,6 +48,30 @@ async fn read_opt(conn: &mut Option<Conn>, buf: &mut [u8]) -> std::io::Result<us
     }
 }
 
+/// A future the connection's loop polls alongside its sockets.
+type Waiting<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+async fn wait_opt<T>(fut: &mut Option<Waiting<T>>) -> T {
+    match fut {
+        Some(f) => f.await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn wait_review(review: &mut Option<Review>) -> Decision {
+    match review {
+        Some(r) => r.decision.as_mut().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A statement held for a person's review.
+struct Review {
+    statement: u64,
+    approval: String,
+    decision: Waiting<Decision>,
+}
+
 #[derive(PartialEq, Eq)]
 enum Flow {
     Continue,
@@ -61,6 +87,8 @@ struct Driver<G> {
     id: String,
     issued: Option<CancelKey>,
     info: Option<SessionInfo>,
+    review: Option<Review>,
+    terminated: Option<Waiting<String>>,
 }
 
 /// Runs one client connection to its end.
@@ -84,6 +112,8 @@ pub(crate) async fn drive<G: Gate>(inner: Arc<Inner<G>>, tcp: TcpStream, peer: S
         id: hex::encode(id),
         issued: None,
         info: None,
+        review: None,
+        terminated: None,
     };
     d.run().await;
     d.finish().await;
@@ -103,6 +133,14 @@ impl<G: Gate> Driver<G> {
             }
             let deadline = self.session.poll_timeout();
             tokio::select! {
+                decision = wait_review(&mut self.review) => {
+                    self.on_review(decision);
+                }
+                reason = wait_opt(&mut self.terminated) => {
+                    self.terminated = None;
+                    tracing::info!(session = %self.id, peer = %self.peer, reason = %reason, "terminating session");
+                    let _ = self.session.handle_terminate(now(), &reason);
+                }
                 r = self.client.read(&mut cbuf) => {
                     let _ = match r {
                         Ok(0) | Err(_) => self.session.handle_client_eof(now()),
@@ -260,6 +298,11 @@ impl<G: Gate> Driver<G> {
                     };
                     tracing::info!(session = %info.id, user = %info.identity.subject, peer = %self.peer, "postgres session started");
                     self.inner.gate.session_started(&info).await;
+                    let (inner, watched) = (Arc::clone(&self.inner), info.clone());
+                    self.terminated =
+                        Some(Box::pin(
+                            async move { inner.gate.terminated(&watched).await },
+                        ));
                     self.info = Some(info);
                 }
             }
@@ -271,6 +314,9 @@ impl<G: Gate> Driver<G> {
                         reason: "the session has no verified identity".into(),
                     },
                 };
+                if let Decision::Hold { approval, .. } = &decision {
+                    self.start_review(req.clone(), approval.clone());
+                }
                 let _ = self.session.handle_decision(now(), req.id, decision);
             }
             Event::Close => {
@@ -288,7 +334,50 @@ impl<G: Gate> Driver<G> {
         Flow::Continue
     }
 
+    /// Waits, alongside the sockets, for the review of a held statement.
+    fn start_review(&mut self, req: StatementRequest, approval: String) {
+        let Some(info) = self.info.clone() else {
+            return;
+        };
+        tracing::info!(session = %self.id, approval = %approval, "statement held for review");
+        let statement = req.id;
+        let inner = Arc::clone(&self.inner);
+        let waiting = approval.clone();
+        let decision: Waiting<Decision> =
+            Box::pin(async move { inner.gate.await_review(&info, &req, &waiting).await });
+        self.review = Some(Review {
+            statement,
+            approval,
+            decision,
+        });
+    }
+
+    /// The review of the held statement is over.
+    fn on_review(&mut self, decision: Decision) {
+        let Some(review) = self.review.take() else {
+            return;
+        };
+        let decision = match decision {
+            Decision::Hold { .. } => Decision::Deny {
+                rule: None,
+                reason: format!("approval {} was not decided", review.approval),
+            },
+            d => d,
+        };
+        tracing::info!(session = %self.id, approval = %review.approval, allowed = matches!(decision, Decision::Allow), "review decided");
+        let _ = self
+            .session
+            .handle_decision(now(), review.statement, decision);
+    }
+
     async fn finish(&mut self) {
+        if let (Some(review), Some(info)) = (self.review.take(), &self.info) {
+            drop(review.decision);
+            self.inner
+                .gate
+                .review_abandoned(info, &review.approval)
+                .await;
+        }
         if let Some(issued) = self.issued.take() {
             self.inner.cancels.unregister(&issued);
         }

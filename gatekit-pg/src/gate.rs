@@ -74,6 +74,12 @@ pub struct SessionEnd {
 ///   `FunctionCall`) before it reaches the server; the connection waits for the answer.
 ///   It should classify the text and run the policy; any internal failure must answer
 ///   [`Decision::Deny`] (fail closed).
+/// - A [`Decision::Hold`] from `decide` sends the client the hold's notice and keeps the
+///   statement (and what the client pipelines behind it, bounded) waiting on
+///   [`Gate::await_review`], while the connection keeps relaying; if the client leaves
+///   first, [`Gate::review_abandoned`] is called.
+/// - [`Gate::terminated`] is watched for the whole session: when it resolves, the client
+///   gets `FATAL 57P01` with its reason and both connections close.
 /// - [`Gate::session_started`] is called once the upstream session is ready, before the
 ///   client's first statement is decided; [`Gate::session_ended`] once per started
 ///   session, after both connections are closed.
@@ -90,6 +96,46 @@ pub trait Gate: Send + Sync + 'static {
         session: &SessionInfo,
         statement: &StatementRequest,
     ) -> impl Future<Output = Decision> + Send;
+
+    /// Waits for the review of a statement that [`Gate::decide`] answered with
+    /// [`Decision::Hold`], and answers [`Decision::Allow`] or [`Decision::Deny`] (any
+    /// other answer is taken as a denial). The connection keeps relaying while it waits;
+    /// the wait ends when the approval is decided, when it times out (answer a denial
+    /// saying so), or when the client goes away (the future is dropped and
+    /// [`Gate::review_abandoned`] is called). The default has no approval queue and
+    /// denies.
+    fn await_review(
+        &self,
+        session: &SessionInfo,
+        statement: &StatementRequest,
+        approval: &str,
+    ) -> impl Future<Output = Decision> + Send {
+        let _ = (session, statement, approval);
+        async {
+            Decision::Deny {
+                rule: None,
+                reason: "no approval queue is running".into(),
+            }
+        }
+    }
+
+    /// The session ended while its statement waited for `approval`: withdraw the request.
+    fn review_abandoned(
+        &self,
+        session: &SessionInfo,
+        approval: &str,
+    ) -> impl Future<Output = ()> + Send {
+        let _ = (session, approval);
+        async {}
+    }
+
+    /// Resolves when the session must end at once (an operator's kill, a revoked token),
+    /// with the reason the client is told. Asked once per session, after
+    /// [`Gate::session_started`]; the default never resolves.
+    fn terminated(&self, session: &SessionInfo) -> impl Future<Output = String> + Send {
+        let _ = session;
+        std::future::pending()
+    }
 
     /// A session is ready (for the audit trail).
     fn session_started(&self, session: &SessionInfo) -> impl Future<Output = ()> + Send {
@@ -123,6 +169,27 @@ impl<G: Gate> Gate for std::sync::Arc<G> {
         statement: &StatementRequest,
     ) -> impl Future<Output = Decision> + Send {
         (**self).decide(session, statement)
+    }
+
+    fn await_review(
+        &self,
+        session: &SessionInfo,
+        statement: &StatementRequest,
+        approval: &str,
+    ) -> impl Future<Output = Decision> + Send {
+        (**self).await_review(session, statement, approval)
+    }
+
+    fn review_abandoned(
+        &self,
+        session: &SessionInfo,
+        approval: &str,
+    ) -> impl Future<Output = ()> + Send {
+        (**self).review_abandoned(session, approval)
+    }
+
+    fn terminated(&self, session: &SessionInfo) -> impl Future<Output = String> + Send {
+        (**self).terminated(session)
     }
 
     fn session_started(&self, session: &SessionInfo) -> impl Future<Output = ()> + Send {

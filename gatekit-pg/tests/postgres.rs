@@ -46,6 +46,8 @@ fn postgres_end_to_end() {
         copy_both_ways_and_a_client_vanishing_mid_copy(&cluster).await;
         upstream_dying_mid_query_ends_only_that_session(&cluster).await;
         idle_sessions_stay_small(&cluster).await;
+        held_statements_wait_for_review(&cluster).await;
+        sessions_can_be_terminated(&cluster).await;
     });
 }
 
@@ -727,4 +729,134 @@ async fn idle_sessions_stay_small(cluster: &Cluster) {
     assert!(per <= 64, "{per} KiB per idle session");
     drop(idle);
     drop(warm);
+}
+
+/// Runs psql on a script from standard input, in the background.
+fn psql_script(port: u16, script: &str) -> tokio::task::JoinHandle<(bool, String, String)> {
+    let script = script.to_owned();
+    tokio::spawn(async move {
+        psql_with(
+            "sslmode=disable",
+            port,
+            ALICE_TOKEN,
+            "alice",
+            &["-v", "ON_ERROR_STOP=0"],
+            &script,
+        )
+        .await
+    })
+}
+
+async fn held_statements_wait_for_review(cluster: &Cluster) {
+    use gatekit_pg::Decision;
+    let gw = gateway(&cluster.addr(), plaintext()).await;
+
+    // Approved: the held statement runs inside the still-open transaction, then the rest.
+    let run = psql_script(
+        gw.port,
+        "BEGIN;\nSELECT 'tx:' || txid_current();\nSELECT 'held:' || txid_current() AS needs_review;\nCOMMIT;\nSELECT 'after';\n",
+    );
+    let approval = gw.gate.nth_held(0).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!run.is_finished(), "the statement waits for its review");
+    let waited = Instant::now();
+    gw.gate.review(&approval, Decision::Allow);
+    let (ok, out, err) = run.await.unwrap();
+    println!("approved statement released in {:?}", waited.elapsed());
+    assert!(ok, "{err}");
+    assert!(
+        err.contains(&format!("NOTICE:  awaiting approval {approval} from dba")),
+        "{err}"
+    );
+    let lines: Vec<&str> = out
+        .lines()
+        .filter(|l| !matches!(*l, "BEGIN" | "COMMIT"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    let tx = lines[0].strip_prefix("tx:").unwrap();
+    assert_eq!(
+        lines[1],
+        format!("held:{tx}"),
+        "same transaction before and after the hold"
+    );
+    assert_eq!(lines[2], "after");
+
+    // Denied by the reviewer: an error with the reviewer's reason, the session goes on.
+    let run = psql_script(gw.port, "SELECT 1 AS needs_review;\nSELECT 'still here';\n");
+    let approval = gw.gate.nth_held(1).await;
+    gw.gate.review(
+        &approval,
+        Decision::Deny {
+            rule: Some("risky-needs-review".into()),
+            reason: format!("approval {approval} denied by bob: not during the freeze"),
+        },
+    );
+    let (_, out, err) = run.await.unwrap();
+    assert!(
+        err.contains("ERROR:  gatekit denied this statement (rule `risky-needs-review`)"),
+        "{err}"
+    );
+    assert!(err.contains("not during the freeze"), "{err}");
+    assert_eq!(out.trim(), "still here");
+
+    // The client gives up while held: the approval is withdrawn, nothing ran.
+    let mut child = tokio::process::Command::new("psql")
+        .arg(format!(
+            "host=127.0.0.1 port={} dbname=shop user=alice sslmode=disable",
+            gw.port
+        ))
+        .args(["-X", "-c", "INSERT INTO imports VALUES (7, 'needs_review')"])
+        .env("PGPASSWORD", ALICE_TOKEN)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let approval = gw.gate.nth_held(2).await;
+    child.kill().await.unwrap();
+    let gone = Instant::now();
+    while !gw.gate.abandoned.lock().unwrap().contains(&approval) {
+        assert!(
+            gone.elapsed() < Duration::from_secs(5),
+            "the hold was never withdrawn"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    gw.gate.review(&approval, Decision::Allow);
+    let (_, out, _) = psql(
+        gw.port,
+        "disable",
+        ALICE_TOKEN,
+        "alice",
+        &["-c", "SELECT count(*) FROM imports WHERE id = 7"],
+    )
+    .await;
+    assert_eq!(out.trim(), "0", "an abandoned statement never runs");
+}
+
+async fn sessions_can_be_terminated(cluster: &Cluster) {
+    let gw = gateway(&cluster.addr(), plaintext()).await;
+    let (client, conn) = tokio_postgres::connect(
+        &format!(
+            "host=127.0.0.1 port={} user=alice password={ALICE_TOKEN} dbname=shop sslmode=disable",
+            gw.port
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    let conn = tokio::spawn(conn);
+    client.simple_query("SELECT 1").await.unwrap();
+    let session = gw.gate.started.lock().unwrap().last().unwrap().id.clone();
+    let asked = Instant::now();
+    gw.gate.kill(&session, "killed by carol");
+    let ended = tokio::time::timeout(Duration::from_secs(1), conn)
+        .await
+        .expect("the connection ends within 1 s of the kill")
+        .unwrap();
+    println!("killed session ended in {:?}", asked.elapsed());
+    let err = ended.unwrap_err();
+    let db = err.as_db_error().expect("a FATAL from the gateway");
+    assert_eq!(db.code(), &tokio_postgres::error::SqlState::ADMIN_SHUTDOWN);
+    assert!(db.message().contains("killed by carol"), "{db:?}");
+    assert!(client.simple_query("SELECT 1").await.is_err());
 }

@@ -3,6 +3,7 @@
 pub mod approvals;
 pub mod audit;
 pub mod check;
+pub mod demo;
 pub mod mask;
 pub mod policy_test;
 pub mod serve;

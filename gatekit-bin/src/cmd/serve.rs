@@ -1,7 +1,9 @@
 //! `gatekit serve`: resolves everything the config names, opens the audit trail and runs
 //! every listener until SIGINT or SIGTERM.
 
-use std::path::PathBuf;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -15,10 +17,13 @@ use gatekit_core::pg::{Password, SessionConfig, UpstreamTls};
 use gatekit_pg::{PgGateway, PgGatewayConfig};
 
 use crate::audit_log::{AuditLog, AuditLogConfig};
-use crate::config::resolve::TargetResources;
+use crate::config::resolve::{ServeResources, TargetResources};
 use crate::config::{Config, TargetConfig};
 use crate::engine::Engine;
 use crate::gate::{Shared, TargetGate};
+use crate::jwks::JwksSource;
+use crate::live::LiveSessions;
+use crate::reviews::Reviews;
 
 /// Arguments of `gatekit serve`.
 #[derive(Debug, clap::Args)]
@@ -41,7 +46,29 @@ const LISTENERS: &[Protocol] = &[Protocol::Postgres];
 pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.config)?;
     let resources = config.resolve_for_serve()?;
-    let engine = Engine::from_config(&config)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let shutdown = shutdown_signal();
+        let keys = crate::identity::key_source(&config).await?;
+        serve(&config, &args.config, &resources, keys, |_| {}, shutdown).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Runs every listener of a loaded config (read from `path`) with its resolved resources
+/// and token keys until `shutdown` completes, then drains sessions and closes the audit
+/// trail. `ready` gets the bound listener addresses once every listener is bound.
+pub async fn serve(
+    config: &Config,
+    path: &Path,
+    resources: &ServeResources,
+    keys: JwksSource,
+    ready: impl FnOnce(&[SocketAddr]),
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let engine = Engine::from_config(config)?;
     let unserved: Vec<String> = config
         .targets
         .iter()
@@ -55,125 +82,155 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             unserved.join(", ")
         );
     }
-    let verifier = crate::identity::verifier(&config)?;
+    let verifier = crate::identity::verifier(config)?;
     let pg_configs = config
         .targets
         .iter()
         .map(|t| t.get_ref())
         .zip(&resources.targets)
         .filter(|(t, _)| t.protocol == Protocol::Postgres)
-        .map(|(t, r)| pg_gateway_config(&config, t, r))
+        .map(|(t, r)| pg_gateway_config(config, t, r))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let config_digest = hex::encode(sha2::Sha256::digest(
-        std::fs::read(&args.config).context("re-reading the config")?,
+        std::fs::read(path).context("re-reading the config")?,
     ));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async move {
-        let keys = crate::identity::key_source(&config).await?;
-        tracing::info!(origin = %keys.origin(), keys = keys.keys().usable_keys(), "identity keys loaded");
-        let mut audit_config = AuditLogConfig::new(config.audit_dir());
-        audit_config.sync = config.audit.sync;
-        audit_config.key = match &resources.audit_key {
-            Some(k) => Some(ChainKey::new(k.expose()).context("audit.key_env")?),
-            None => None,
-        };
-        let audit = AuditLog::open(audit_config).context("[audit]")?;
-        audit
-            .append(AuditEvent::ConfigReload(ConfigReloadEvent {
-                path: Some(args.config.display().to_string()),
-                sha256: Some(config_digest),
-                error: None,
-            }))
+    tracing::info!(origin = %keys.origin(), keys = keys.keys().usable_keys(), "identity keys loaded");
+    let mut audit_config = AuditLogConfig::new(config.audit_dir());
+    audit_config.sync = config.audit.sync;
+    audit_config.key = match &resources.audit_key {
+        Some(k) => Some(ChainKey::new(k.expose()).context("audit.key_env")?),
+        None => None,
+    };
+    let audit = AuditLog::open(audit_config).context("[audit]")?;
+    audit
+        .append(AuditEvent::ConfigReload(ConfigReloadEvent {
+            path: Some(path.display().to_string()),
+            sha256: Some(config_digest),
+            error: None,
+        }))
+        .await
+        .context("audit trail")?;
+    let location = config.state_location()?;
+    let store = crate::state::open(&location).await.context("[state]")?;
+    tracing::info!(backend = store.backend(), "state store open");
+    let review_timeout =
+        gatekit_core::policy::parse_duration(config.policy.review_timeout.get_ref())
+            .context("policy.review_timeout")?;
+    let reviews = Reviews::new(Arc::clone(&store), audit.clone(), review_timeout);
+    let replica = crate::reviews::random_id().context("replica id")?;
+    let live = LiveSessions::new(Arc::clone(&store), replica);
+    let shared = Arc::new(Shared {
+        engine,
+        verifier,
+        keys,
+        audit: audit.clone(),
+        reviews,
+        live,
+    });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let background = {
+        let (shared, stop) = (Arc::clone(&shared), stop_rx.clone());
+        tokio::spawn(async move { shared.live.run(Some(&shared.reviews), stop).await })
+    };
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let listeners_ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (notifier, notify_task) = crate::notify::Notifier::start(
+        crate::notify::webhooks(config, &resources.notify_urls)?,
+        crate::notify::NotifyOptions {
+            api_url: config.api.as_ref().map(crate::api::public_url),
+            ..Default::default()
+        },
+    )?;
+    let api_task = match &config.api {
+        Some(api) => {
+            let state = Arc::new(crate::api::ApiState {
+                shared: Arc::clone(&shared),
+                store: Arc::clone(&store),
+                metrics: Arc::clone(&metrics),
+                notifier: notifier.clone(),
+                admin_groups: api.admin_groups.clone(),
+                listeners_ready: Arc::clone(&listeners_ready),
+            });
+            crate::api::spawn_from_config(config, state, stop_rx.clone()).await?
+        }
+        None => None,
+    };
+    let mut listeners = tokio::task::JoinSet::new();
+    let mut bound = Vec::new();
+    for pg in pg_configs {
+        let name = pg.session.target.clone();
+        let gate = TargetGate::new(Arc::clone(&shared), &name, Protocol::Postgres);
+        let gateway = PgGateway::bind(pg, gate)
             .await
-            .context("audit trail")?;
-        let shared = Arc::new(Shared { engine, verifier, keys, audit: audit.clone() });
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let metrics = Arc::new(crate::metrics::Metrics::new());
-        let listeners_ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (notifier, notify_task) = crate::notify::Notifier::start(
-            crate::notify::webhooks(&config, &resources.notify_urls)?,
-            crate::notify::NotifyOptions {
-                api_url: config.api.as_ref().map(crate::api::public_url),
-                ..Default::default()
-            },
-        )?;
-        let api_task = match &config.api {
-            Some(api) => {
-                let location = config.state_location()?;
-                let store = crate::state::open(&location).await.context("[state]")?;
-                let state = Arc::new(crate::api::ApiState {
-                    shared: Arc::clone(&shared),
-                    store,
-                    metrics: Arc::clone(&metrics),
-                    notifier: notifier.clone(),
-                    admin_groups: api.admin_groups.clone(),
-                    listeners_ready: Arc::clone(&listeners_ready),
-                });
-                crate::api::spawn_from_config(&config, state, stop_rx.clone()).await?
-            }
-            None => None,
-        };
-        let mut listeners = tokio::task::JoinSet::new();
-        for pg in pg_configs {
-            let name = pg.session.target.clone();
-            let gate = TargetGate::new(Arc::clone(&shared), &name, Protocol::Postgres);
-            let gateway = PgGateway::bind(pg, gate).await.with_context(|| format!("target \"{name}\""))?;
-            let mut stop = stop_rx.clone();
-            listeners.spawn(gateway.run(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            }));
-        }
-        listeners_ready.store(true, std::sync::atomic::Ordering::Release);
-        tracing::info!(
-            config = %args.config.display(),
-            rules = shared.engine.policy().rule_count(),
-            targets = shared.engine.policy().targets().len(),
-            audit = %config.audit_dir().display(),
-            "gatekit serving"
+            .with_context(|| format!("target \"{name}\""))?;
+        bound.push(
+            gateway
+                .local_addr()
+                .with_context(|| format!("target \"{name}\""))?,
         );
-        shutdown_signal().await;
-        tracing::info!("shutting down: draining sessions");
-        let _ = stop_tx.send(true);
-        while listeners.join_next().await.is_some() {}
-        if let Some((_, task)) = api_task {
-            let _ = task.await;
-        }
-        drop(notifier);
-        if let Some(task) = notify_task {
-            // Pending notices get a moment to go out.
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
-        }
-        drop(shared);
-        let head = audit.close().await.context("closing the audit trail")?;
-        tracing::info!(seq = head.seq, "audit trail closed");
-        Ok(ExitCode::SUCCESS)
-    })
+        let mut stop = stop_rx.clone();
+        listeners.spawn(gateway.run(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }));
+    }
+    listeners_ready.store(true, std::sync::atomic::Ordering::Release);
+    tracing::info!(
+        config = %path.display(),
+        rules = shared.engine.policy().rule_count(),
+        targets = shared.engine.policy().targets().len(),
+        audit = %config.audit_dir().display(),
+        "gatekit serving"
+    );
+    ready(&bound);
+    shutdown.await;
+    tracing::info!("shutting down: draining sessions");
+    let _ = stop_tx.send(true);
+    while listeners.join_next().await.is_some() {}
+    let _ = background.await;
+    if let Some((_, task)) = api_task {
+        let _ = task.await;
+    }
+    drop(notifier);
+    if let Some(task) = notify_task {
+        // Pending notices get a moment to go out.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+    }
+    drop(shared);
+    let head = audit.close().await.context("closing the audit trail")?;
+    tracing::info!(seq = head.seq, "audit trail closed");
+    Ok(())
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called (inside
+/// a runtime), not when the future is first polled, so a signal that arrives while the
+/// gateway is still starting is not lost to the default action.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(
-            tokio::signal::unix::SignalKind::terminate(),
-        ) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops the gateway");
-                let _ = ctrl_c.await;
-                return;
+        use tokio::signal::unix::{SignalKind, signal};
+        let int = signal(SignalKind::interrupt());
+        let term = signal(SignalKind::terminate());
+        async move {
+            match (int, term) {
+                (Ok(mut int), Ok(mut term)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                (int, term) => {
+                    if let Err(e) = int.as_ref().and(term.as_ref()) {
+                        tracing::warn!(error = %e, "cannot listen for SIGINT/SIGTERM; falling back to Ctrl-C");
+                    }
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
         }
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// The PostgreSQL listener of one target, from its config and resolved credential.

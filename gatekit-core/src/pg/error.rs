@@ -223,6 +223,13 @@ pub enum PgError {
         /// The bound (`Limits::pipeline`).
         max: usize,
     },
+    /// The gateway ended the session from outside the protocol: an operator's kill, a
+    /// revoked token, a shutdown.
+    #[error("terminating connection: {reason}")]
+    Terminated {
+        /// Why, shown to the client.
+        reason: String,
+    },
     /// A session input arrived that the session was not waiting for (a driver bug).
     #[error("session input `{input}` is not expected while the session is {state}")]
     BadInput {
@@ -266,6 +273,7 @@ impl PgError {
             | PgError::StartupTimeout
             | PgError::UnexpectedEof { .. } => "08006",
             PgError::PipelineTooLong { .. } => "54000",
+            PgError::Terminated { .. } => "57P01",
             PgError::BadInput { .. } => "XX000",
         }
     }

@@ -18,11 +18,51 @@ pub const ALICE_TOKEN: &str = "eyJhbGciOiJub25lIn0.alice.test";
 pub const BOB_TOKEN: &str = "eyJhbGciOiJub25lIn0.bob.test";
 
 /// A gate with a fixed token map, admitting members of `dev`, recording session events.
+/// Statements containing `needs_review` are held until the test calls `review`; sessions
+/// end when the test calls `kill`.
 #[derive(Default)]
 pub struct TestGate {
     pub statements: Mutex<Vec<String>>,
     pub started: Mutex<Vec<SessionInfo>>,
     pub ended: Mutex<Vec<(SessionInfo, SessionEnd)>>,
+    /// Approvals handed out, in order.
+    pub held: Mutex<Vec<String>>,
+    /// Approvals withdrawn because their session ended.
+    pub abandoned: Mutex<Vec<String>>,
+    verdicts: Mutex<HashMap<String, Decision>>,
+    kills: Mutex<HashMap<String, String>>,
+    changed: tokio::sync::Notify,
+}
+
+impl TestGate {
+    /// Decides a held statement.
+    pub fn review(&self, approval: &str, decision: Decision) {
+        self.verdicts
+            .lock()
+            .unwrap()
+            .insert(approval.to_owned(), decision);
+        self.changed.notify_waiters();
+    }
+
+    /// Ends a session from outside.
+    pub fn kill(&self, session: &str, reason: &str) {
+        self.kills
+            .lock()
+            .unwrap()
+            .insert(session.to_owned(), reason.to_owned());
+        self.changed.notify_waiters();
+    }
+
+    /// Waits up to 10 s for the `n`th held approval.
+    pub async fn nth_held(&self, n: usize) -> String {
+        for _ in 0..500 {
+            if let Some(a) = self.held.lock().unwrap().get(n) {
+                return a.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no held statement #{n}");
+    }
 }
 
 impl Gate for TestGate {
@@ -54,13 +94,50 @@ impl Gate for TestGate {
     async fn decide(&self, _: &SessionInfo, s: &StatementRequest) -> Decision {
         let sql = String::from_utf8_lossy(&s.sql).into_owned();
         self.statements.lock().unwrap().push(sql.clone());
-        if sql.contains("DELETE FROM customers") {
+        if sql.contains("needs_review") {
+            let mut held = self.held.lock().unwrap();
+            let approval = format!("ap{}", held.len());
+            held.push(approval.clone());
+            Decision::Hold {
+                notice: format!("awaiting approval {approval} from dba"),
+                approval,
+            }
+        } else if sql.contains("DELETE FROM customers") {
             Decision::Deny {
                 rule: Some("no-bulk-writes".into()),
                 reason: "bulk writes are not allowed for developers".into(),
             }
         } else {
             Decision::Allow
+        }
+    }
+
+    async fn await_review(
+        &self,
+        _: &SessionInfo,
+        _: &StatementRequest,
+        approval: &str,
+    ) -> Decision {
+        loop {
+            let changed = self.changed.notified();
+            if let Some(d) = self.verdicts.lock().unwrap().remove(approval) {
+                return d;
+            }
+            changed.await;
+        }
+    }
+
+    async fn review_abandoned(&self, _: &SessionInfo, approval: &str) {
+        self.abandoned.lock().unwrap().push(approval.to_owned());
+    }
+
+    async fn terminated(&self, s: &SessionInfo) -> String {
+        loop {
+            let changed = self.changed.notified();
+            if let Some(reason) = self.kills.lock().unwrap().remove(&s.id) {
+                return reason;
+            }
+            changed.await;
         }
     }
 

@@ -68,10 +68,31 @@ pub struct StatementRequest {
 /// If an earlier message of the same batch already failed on the server, the server skips
 /// the stand-in and the client sees that earlier error only, as it would without the
 /// gateway.
+///
+/// # Holds
+///
+/// [`Decision::Hold`] is not an answer but a postponement: the client is sent a
+/// `NoticeResponse` at once (asynchronous notices are allowed at any point of the
+/// protocol, and every client library passes them on), and the statement stays held
+/// until a later [`Session::handle_decision`](super::Session::handle_decision) with the
+/// same id brings [`Decision::Allow`] or [`Decision::Deny`]. Nothing of the statement
+/// reached the server, so an open transaction simply stays open. Meanwhile the session
+/// keeps relaying the server's asynchronous messages and buffers what the client pipelines
+/// behind the statement, up to [`Limits::pipeline`](crate::pg::Limits) bytes (beyond
+/// that the session ends with `PipelineTooLong`); after the final decision the buffered
+/// messages are processed in order. A client that hangs up while held ends the session
+/// as usual; the driver then withdraws the request it made for the approval.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
     /// Forward it.
     Allow,
+    /// Keep it waiting for a person's approval; tell the client `notice`.
+    Hold {
+        /// The approval the statement waits for (for the driver and diagnostics).
+        approval: String,
+        /// The notice shown to the client, e.g. `awaiting approval … from dba`.
+        notice: String,
+    },
     /// Refuse it: the client gets `ERROR 42501` with the rule and the reason.
     Deny {
         /// The rule that denied it, if one did.
@@ -84,6 +105,8 @@ pub enum Decision {
 pub(super) struct Held {
     id: u64,
     frame: Frame,
+    /// The approval it waits for, once the caller answered [`Decision::Hold`].
+    approval: Option<String>,
 }
 
 fn deny_message(rule: Option<&str>, reason: &str) -> String {
@@ -94,6 +117,28 @@ fn deny_message(rule: Option<&str>, reason: &str) -> String {
 }
 
 impl Session {
+    /// The approval the held statement waits for, if one is waiting on a person.
+    pub fn awaiting_approval(&self) -> Option<&str> {
+        self.held.as_ref().and_then(|h| h.approval.as_deref())
+    }
+
+    /// Ends the session from outside the protocol (an operator's kill, a revoked token,
+    /// a shutdown): the client gets `FATAL 57P01` with `reason`, the server a Terminate.
+    /// Always returns the resulting [`PgError::Terminated`].
+    pub fn handle_terminate(&mut self, _now: Timestamp, reason: &str) -> PgError {
+        if let Some(e) = &self.error {
+            return e.clone();
+        }
+        if self.state == State::Closed {
+            return PgError::Terminated {
+                reason: reason.to_owned(),
+            };
+        }
+        self.fail(PgError::Terminated {
+            reason: reason.to_owned(),
+        })
+    }
+
     /// The answer to [`Event::Statement`](super::Event::Statement) with the same id.
     pub fn handle_decision(
         &mut self,
@@ -114,6 +159,14 @@ impl Session {
             }
         };
         match decision {
+            Decision::Hold { approval, notice } => {
+                ErrorBuilder::new(Severity::Notice, "00000", &notice).encode(&mut self.to_client);
+                self.held = Some(Held {
+                    approval: Some(approval),
+                    ..held
+                });
+                return Ok(());
+            }
             Decision::Allow => self.to_upstream.extend_from_slice(held.frame.raw()),
             Decision::Deny { rule, reason } => {
                 self.denials
@@ -180,7 +233,11 @@ impl Session {
                     self.next_statement += 1;
                     self.events
                         .push_back(Event::Statement(StatementRequest { id, kind, sql }));
-                    self.held = Some(Held { id, frame });
+                    self.held = Some(Held {
+                        id,
+                        frame,
+                        approval: None,
+                    });
                 }
                 _ => self.to_upstream.extend_from_slice(frame.raw()),
             }

@@ -1,6 +1,7 @@
 //! The session driven between a scripted client and a simulated PostgreSQL server.
 
 mod harness;
+mod holds;
 mod server;
 mod statements;
 
