@@ -894,11 +894,15 @@ async fn approvers_page_in_chromium() {
         "/../scripts/ui/approvers-page.cjs"
     );
     let mut node = Command::new("node");
-    node.arg(script)
-        .arg(api.url())
-        .arg(token("bob", &["dba"]))
-        .arg(&a1.id)
-        .arg(&a2.id);
+    node.env(
+        "GATEKIT_UI_EXPECT",
+        r#"["ALTER TABLE customers ADD note text","alice","ddl","ddl-needs-review"]"#,
+    )
+    .arg(script)
+    .arg(api.url())
+    .arg(token("bob", &["dba"]))
+    .arg(&a1.id)
+    .arg(&a2.id);
     let (code, out, err) = run(node).await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("approvers page: ok"), "{out}");
@@ -909,4 +913,280 @@ async fn approvers_page_in_chromium() {
     assert_eq!(a2.status, Status::Denied);
     assert_eq!(a2.reason.as_deref(), Some("not during the sale"));
     api.stop().await;
+}
+
+// --- end to end: a real PostgreSQL behind `gatekit serve`, decided through the API -----------
+
+#[path = "../../gatekit-pg/tests/support/cluster.rs"]
+#[allow(dead_code)]
+mod cluster;
+
+/// `gatekit serve` in front of a throwaway PostgreSQL, with `[api]` and a review rule.
+struct Gateway {
+    _pg: cluster::Cluster,
+    _dir: tempfile::TempDir,
+    child: std::process::Child,
+    pg_port: u16,
+    api: String,
+    store: PathBuf,
+}
+
+impl Gateway {
+    fn start() -> Gateway {
+        let pg = cluster::Cluster::start();
+        let dir = tempfile::tempdir().unwrap();
+        let (pg_port, api_port) = (cluster::free_port(), cluster::free_port());
+        let config = dir.path().join("gatekit.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+[identity]
+issuer = "{ISSUER}"
+audience = "{AUDIENCE}"
+hs256_secret_env = "GK_TEST_SECRET"
+
+[audit]
+dir = "audit"
+
+[state]
+url = "sqlite:state.db"
+
+[api]
+listen = "127.0.0.1:{api_port}"
+admin_groups = ["security"]
+
+[policy]
+default = "allow"
+
+[[target]]
+name = "shop"
+protocol = "postgres"
+listen = "127.0.0.1:{pg_port}"
+upstream = "{upstream}"
+database = "shop"
+user = "{user}"
+password_env = "GK_TEST_DB_PASSWORD"
+upstream_tls = "require"
+allow_groups = ["dev"]
+
+[[rule]]
+name = "ddl-needs-review"
+groups = ["dev"]
+classes = ["ddl"]
+action = "review"
+approvers = ["dba"]
+"#,
+                upstream = pg.addr(),
+                user = cluster::SCRAM_USER,
+            ),
+        )
+        .unwrap();
+        let mut child = gatekit()
+            .env("GK_TEST_SECRET", SECRET)
+            .env("GK_TEST_DB_PASSWORD", cluster::SCRAM_PASSWORD)
+            .args(["--log-format", "json", "serve", "--config"])
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let api = format!("http://127.0.0.1:{api_port}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", pg_port)).is_err()
+            || std::net::TcpStream::connect(("127.0.0.1", api_port)).is_err()
+        {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "gatekit serve exited early"
+            );
+            assert!(
+                std::time::Instant::now() < deadline,
+                "gatekit serve never listened"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Gateway {
+            _pg: pg,
+            child,
+            pg_port,
+            api,
+            store: dir.path().join("state.db"),
+            _dir: dir,
+        }
+    }
+
+    /// Runs `sql` as alice (group dev) on a thread; returns its exit code, stdout, stderr.
+    fn psql(&self, sql: &'static str) -> std::thread::JoinHandle<(i32, String, String)> {
+        let mut c = Command::new(cluster::bin().join("psql"));
+        c.env("PGPASSWORD", token("alice", &["dev"]))
+            .env("PGCONNECT_TIMEOUT", "10")
+            .arg(format!(
+                "host=127.0.0.1 port={} user=alice dbname=shop sslmode=require",
+                self.pg_port
+            ))
+            .args(["-X", "-v", "ON_ERROR_STOP=1", "-Atc", sql]);
+        std::thread::spawn(move || run_sync(&mut c))
+    }
+
+    /// `gatekit approvals|sessions ... --api` against this gateway, as `sub`.
+    fn cli(&self, sub: &str, groups: &[&str], args: &[&str]) -> (i32, String, String) {
+        run_sync(&mut cli(&self.api, Some(&token(sub, groups)), args))
+    }
+
+    /// The id of the first pending approval, waiting for one.
+    fn next_pending(&self) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let (code, out, err) = self.cli("bob", &["dba"], &["approvals", "list", "--json"]);
+            assert_eq!(code, 0, "{err}");
+            let v: Value = serde_json::from_str(&out).unwrap();
+            if let Some(id) = v["approvals"][0]["id"].as_str() {
+                return id.to_owned();
+            }
+            assert!(std::time::Instant::now() < deadline, "nothing was held");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    fn approval(&self, id: &str) -> Approval {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let store = gatekit_bin::state::SqliteStore::open(&self.store)
+                .await
+                .unwrap();
+            store.get_approval(id).await.unwrap()
+        })
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn run_sync(c: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = c.output().unwrap();
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+#[test]
+fn cli_decisions_release_waiting_psql_statements_and_kill_ends_sessions() {
+    let gw = Gateway::start();
+    // Denied through the CLI: the waiting statement fails with the reason.
+    let alter = gw.psql("ALTER TABLE customers ADD COLUMN note text");
+    let id = gw.next_pending();
+    let (code, _, err) = gw.cli("alice", &["dev", "dba"], &["approvals", "approve", &id]);
+    assert_eq!(code, 1, "the requester cannot approve");
+    assert!(err.contains("403 Forbidden"), "{err}");
+    let (code, out, err) = gw.cli(
+        "bob",
+        &["dba"],
+        &["approvals", "deny", &id, "--reason", "freeze"],
+    );
+    assert_eq!(
+        (code, out.trim()),
+        (0, format!("approval {id}: denied").as_str()),
+        "{err}"
+    );
+    let (code, _, err) = alter.join().unwrap();
+    assert_ne!(code, 0);
+    assert!(err.contains("denied by bob: freeze"), "{err}");
+
+    // Approved through the CLI: the waiting statement runs.
+    let create =
+        gw.psql("CREATE TEMP TABLE scratch AS SELECT 42 AS answer; SELECT answer FROM scratch");
+    let id = gw.next_pending();
+    let decided = std::time::Instant::now();
+    let (code, _, err) = gw.cli("bob", &["dba"], &["approvals", "approve", &id]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = create.join().unwrap();
+    eprintln!(
+        "approve (CLI) to statement completion: {:?}",
+        decided.elapsed()
+    );
+    assert_eq!((code, out.lines().last()), (0, Some("42")), "{err}");
+    assert!(gw.approval(&id).consumed_at.is_some());
+
+    // A kill through the CLI ends a live session (once the ended ones are gone).
+    let sessions = || {
+        let (_, out, _) = gw.cli("sam", &["security"], &["sessions", "list", "--json"]);
+        serde_json::from_str::<Value>(&out).unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while sessions()["sessions"]
+        .as_array()
+        .is_some_and(|s| !s.is_empty())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ended sessions stay listed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let sleeper = gw.psql("SELECT pg_sleep(30)");
+    let session = loop {
+        if let Some(id) = sessions()["sessions"][0]["id"].as_str() {
+            break id.to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no live session listed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let (code, _, _) = gw.cli("bob", &["dba"], &["sessions", "kill", &session]);
+    assert_eq!(code, 1, "only admins kill");
+    let killed = std::time::Instant::now();
+    let (code, _, err) = gw.cli("sam", &["security"], &["sessions", "kill", &session]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = sleeper.join().unwrap();
+    eprintln!("kill (CLI) to disconnect: {:?}", killed.elapsed());
+    assert_ne!(code, 0);
+    assert!(err.contains("terminated by sam"), "{err}");
+    assert!(killed.elapsed() < std::time::Duration::from_secs(3));
+}
+
+/// The approvers' page releases a waiting psql statement (run by `scripts/ui-test`).
+#[test]
+#[ignore = "needs Chromium and playwright-core: run scripts/ui-test"]
+fn approvers_page_releases_a_waiting_psql_statement() {
+    let gw = Gateway::start();
+    let create =
+        gw.psql("CREATE TEMP TABLE scratch AS SELECT 42 AS answer; SELECT answer FROM scratch");
+    let id = gw.next_pending();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scripts/ui/approvers-page.cjs"
+    );
+    let (code, out, err) = run_sync(
+        Command::new("node")
+            .env(
+                "GATEKIT_UI_EXPECT",
+                r#"["CREATE TEMP TABLE scratch","alice","ddl","ddl-needs-review"]"#,
+            )
+            .arg(script)
+            .arg(&gw.api)
+            .arg(token("bob", &["dba"]))
+            .arg(&id),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = create.join().unwrap();
+    assert_eq!((code, out.lines().last()), (0, Some("42")), "{err}");
+    assert_eq!(gw.approval(&id).status, Status::Approved);
 }
