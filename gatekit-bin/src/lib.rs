@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod audit_log;
 pub mod cmd;
 pub mod config;
@@ -14,5 +15,7 @@ pub mod identity;
 pub mod jwks;
 pub mod live;
 pub mod logging;
+pub mod metrics;
+pub mod notify;
 pub mod reviews;
 pub mod state;

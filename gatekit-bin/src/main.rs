@@ -37,6 +37,10 @@ enum Command {
     Token(cmd::token::TokenArgs),
     /// Verify, tail and search the audit trail.
     Audit(AuditCli),
+    /// List, show, approve and deny held commands through a gateway's API.
+    Approvals(cmd::approvals::ApprovalsArgs),
+    /// List and kill live sessions through a gateway's API.
+    Sessions(cmd::sessions::SessionsArgs),
 }
 
 /// `gatekit audit`, with the config that names the trail.
@@ -62,6 +66,8 @@ fn main() -> ExitCode {
             .map_err(anyhow::Error::from)
             .and_then(|config| cmd::mask::run(args, &config)),
         Command::Audit(a) => run_audit(a),
+        Command::Approvals(args) => cmd::approvals::run(args),
+        Command::Sessions(args) => cmd::sessions::run(args),
     };
     match result {
         Ok(code) => code,

@@ -132,6 +132,29 @@ pub async fn serve(
         let (shared, stop) = (Arc::clone(&shared), stop_rx.clone());
         tokio::spawn(async move { shared.live.run(Some(&shared.reviews), stop).await })
     };
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let listeners_ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (notifier, notify_task) = crate::notify::Notifier::start(
+        crate::notify::webhooks(config, &resources.notify_urls)?,
+        crate::notify::NotifyOptions {
+            api_url: config.api.as_ref().map(crate::api::public_url),
+            ..Default::default()
+        },
+    )?;
+    let api_task = match &config.api {
+        Some(api) => {
+            let state = Arc::new(crate::api::ApiState {
+                shared: Arc::clone(&shared),
+                store: Arc::clone(&store),
+                metrics: Arc::clone(&metrics),
+                notifier: notifier.clone(),
+                admin_groups: api.admin_groups.clone(),
+                listeners_ready: Arc::clone(&listeners_ready),
+            });
+            crate::api::spawn_from_config(config, state, stop_rx.clone()).await?
+        }
+        None => None,
+    };
     let mut listeners = tokio::task::JoinSet::new();
     let mut bound = Vec::new();
     for pg in pg_configs {
@@ -150,6 +173,7 @@ pub async fn serve(
             let _ = stop.wait_for(|s| *s).await;
         }));
     }
+    listeners_ready.store(true, std::sync::atomic::Ordering::Release);
     tracing::info!(
         config = %path.display(),
         rules = shared.engine.policy().rule_count(),
@@ -163,6 +187,14 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     while listeners.join_next().await.is_some() {}
     let _ = background.await;
+    if let Some((_, task)) = api_task {
+        let _ = task.await;
+    }
+    drop(notifier);
+    if let Some(task) = notify_task {
+        // Pending notices get a moment to go out.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+    }
     drop(shared);
     let head = audit.close().await.context("closing the audit trail")?;
     tracing::info!(seq = head.seq, "audit trail closed");

@@ -313,3 +313,26 @@ fn review_default_and_bad_durations_are_refused() {
     ));
     assert!(msg.contains("anomaly.business_hours"), "{msg}");
 }
+
+#[test]
+fn api_admin_groups_default_to_nobody_and_refuse_empty_names() {
+    let c = parse(EXAMPLE).unwrap();
+    assert_eq!(c.api.as_ref().unwrap().admin_groups, ["security"]);
+    let without = edited("admin_groups = [\"security\"]", "");
+    assert!(
+        parse(&without)
+            .unwrap()
+            .api
+            .unwrap()
+            .admin_groups
+            .is_empty()
+    );
+    let err = expect_err(&edited(
+        "admin_groups = [\"security\"]",
+        "admin_groups = [\"\"]",
+    ));
+    assert!(
+        err.contains("`api.admin_groups`: group names must not be empty"),
+        "{err}"
+    );
+}

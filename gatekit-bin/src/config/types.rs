@@ -136,6 +136,9 @@ pub struct ApiConfig {
     pub tls_cert_file: Option<PathBuf>,
     /// Private key (PEM) for TLS on the API.
     pub tls_key_file: Option<PathBuf>,
+    /// Members of these groups may terminate live sessions (nobody when left out).
+    #[serde(default)]
+    pub admin_groups: Vec<String>,
 }
 
 /// `[policy]`: policy-wide settings.

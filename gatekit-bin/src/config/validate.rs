@@ -23,6 +23,13 @@ pub fn validate(config: &Config, src: &Source<'_>) -> Result<(), ConfigError> {
                 "set both tls_cert_file and tls_key_file, or neither",
             ));
         }
+        if api.admin_groups.iter().any(|g| g.trim().is_empty()) {
+            return Err(src.invalid(
+                &api.listen.span(),
+                "api.admin_groups",
+                "group names must not be empty",
+            ));
+        }
     }
     targets(config, src)?;
     rules(config, src)?;
