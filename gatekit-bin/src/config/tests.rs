@@ -316,19 +316,18 @@ fn review_default_and_bad_durations_are_refused() {
 
 #[test]
 fn api_admin_groups_default_to_nobody_and_refuse_empty_names() {
-    let c = parse(EXAMPLE).unwrap();
-    assert_eq!(c.api.as_ref().unwrap().admin_groups, ["security"]);
-    let without = edited("admin_groups = [\"security\"]", "");
-    assert!(
-        parse(&without)
-            .unwrap()
-            .api
-            .unwrap()
-            .admin_groups
-            .is_empty()
+    // The example documents the key in a comment: by default nobody may terminate sessions.
+    assert!(parse(EXAMPLE).unwrap().api.unwrap().admin_groups.is_empty());
+    let with = edited(
+        "# admin_groups = [\"security\"]",
+        "admin_groups = [\"security\"]",
+    );
+    assert_eq!(
+        parse(&with).unwrap().api.unwrap().admin_groups,
+        ["security"]
     );
     let err = expect_err(&edited(
-        "admin_groups = [\"security\"]",
+        "# admin_groups = [\"security\"]",
         "admin_groups = [\"\"]",
     ));
     assert!(
