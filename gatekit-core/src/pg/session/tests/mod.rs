@@ -1,6 +1,7 @@
 //! The session driven between a scripted client and a simulated PostgreSQL server.
 
 mod harness;
+mod masking;
 mod server;
 mod statements;
 
