@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use gatekit_core::pg::codec::CancelKey;
-use gatekit_core::pg::{Decision, Event, Output, Session};
+use gatekit_core::pg::{Decision, Event, Masking, Output, Session};
 use jiff::Timestamp;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -262,6 +262,24 @@ impl<G: Gate> Driver<G> {
                     self.inner.gate.session_started(&info).await;
                     self.info = Some(info);
                 }
+                let maskers = match &self.info {
+                    Some(info) => self.inner.gate.maskers(info),
+                    None => Vec::new(),
+                };
+                let masking = Masking::new(maskers, self.inner.catalog.cache(self.database()));
+                let _ = self.session.handle_masking(now(), masking.map(Arc::new));
+            }
+            Event::ResolveColumns(keys) => {
+                let database = self.database().to_owned();
+                let answer = self
+                    .inner
+                    .catalog
+                    .lookup(&self.inner.config, &database, &keys)
+                    .await;
+                if let Err(e) = &answer {
+                    tracing::warn!(session = %self.id, error = %e, "column lookup failed; masking those columns whole");
+                }
+                let _ = self.session.handle_columns(now(), answer);
             }
             Event::Statement(req) => {
                 let decision = match &self.info {
@@ -286,6 +304,13 @@ impl<G: Gate> Driver<G> {
             }
         }
         Flow::Continue
+    }
+
+    /// The upstream database (the account's name when the login named none).
+    fn database(&self) -> &str {
+        self.session
+            .database()
+            .unwrap_or(&self.inner.config.upstream_user)
     }
 
     async fn finish(&mut self) {

@@ -7,8 +7,10 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use gatekit_core::Identity;
+use gatekit_core::mask::Masker;
 use gatekit_core::pg::PgError;
 pub use gatekit_core::pg::{Decision, LoginRefusal, StatementKind, StatementRequest};
 use jiff::Timestamp;
@@ -74,6 +76,9 @@ pub struct SessionEnd {
 ///   `FunctionCall`) before it reaches the server; the connection waits for the answer.
 ///   It should classify the text and run the policy; any internal failure must answer
 ///   [`Decision::Deny`] (fail closed).
+/// - [`Gate::maskers`] is asked once per session, when it is ready: the compiled masking
+///   profiles that apply to its identity on its target (none: the session is relayed
+///   without per-row work). The adapter resolves result columns to their real names itself.
 /// - [`Gate::session_started`] is called once the upstream session is ready, before the
 ///   client's first statement is decided; [`Gate::session_ended`] once per started
 ///   session, after both connections are closed.
@@ -90,6 +95,12 @@ pub trait Gate: Send + Sync + 'static {
         session: &SessionInfo,
         statement: &StatementRequest,
     ) -> impl Future<Output = Decision> + Send;
+
+    /// The masking profiles for a session, applied in order; none by default.
+    fn maskers(&self, session: &SessionInfo) -> Vec<Arc<Masker>> {
+        let _ = session;
+        Vec::new()
+    }
 
     /// A session is ready (for the audit trail).
     fn session_started(&self, session: &SessionInfo) -> impl Future<Output = ()> + Send {
@@ -123,6 +134,10 @@ impl<G: Gate> Gate for std::sync::Arc<G> {
         statement: &StatementRequest,
     ) -> impl Future<Output = Decision> + Send {
         (**self).decide(session, statement)
+    }
+
+    fn maskers(&self, session: &SessionInfo) -> Vec<Arc<Masker>> {
+        (**self).maskers(session)
     }
 
     fn session_started(&self, session: &SessionInfo) -> impl Future<Output = ()> + Send {
