@@ -42,6 +42,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.config)?;
     let resources = config.resolve_for_serve()?;
     let engine = Engine::from_config(&config)?;
+    let masks = crate::config::masks::compile_masks(&config)?;
     let unserved: Vec<String> = config
         .targets
         .iter()
@@ -88,7 +89,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             }))
             .await
             .context("audit trail")?;
-        let shared = Arc::new(Shared { engine, verifier, keys, audit: audit.clone() });
+        let shared = Arc::new(Shared { engine, verifier, keys, audit: audit.clone(), masks });
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut listeners = tokio::task::JoinSet::new();
         for pg in pg_configs {
