@@ -58,7 +58,10 @@ impl Catalog {
             map.clear();
         }
         let made = (Arc::new(ColumnCache::default()), Conn::default());
-        map.insert(database.to_owned(), (Arc::clone(&made.0), Arc::clone(&made.1)));
+        map.insert(
+            database.to_owned(),
+            (Arc::clone(&made.0), Arc::clone(&made.1)),
+        );
         made
     }
 

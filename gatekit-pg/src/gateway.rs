@@ -12,8 +12,8 @@ use rustls::pki_types::ServerName;
 use tokio::net::TcpListener;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use crate::catalog::Catalog;
 use crate::cancel::CancelRegistry;
+use crate::catalog::Catalog;
 use crate::error::PgGatewayError;
 use crate::gate::Gate;
 use crate::tls;

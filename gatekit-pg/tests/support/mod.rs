@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use gatekit_core::Identity;
+use gatekit_core::mask::Masker;
 use gatekit_core::pg::{LoginRefusal, Password, SessionConfig, UpstreamTls};
 use gatekit_pg::{
     Decision, Gate, LoginAttempt, PgGateway, PgGatewayConfig, SessionEnd, SessionInfo,
@@ -16,6 +17,8 @@ use gatekit_pg::{
 
 pub const ALICE_TOKEN: &str = "eyJhbGciOiJub25lIn0.alice.test";
 pub const BOB_TOKEN: &str = "eyJhbGciOiJub25lIn0.bob.test";
+/// A member of `dev` and `dba` (exempt from masking).
+pub const CAROL_TOKEN: &str = "eyJhbGciOiJub25lIn0.carol.test";
 
 /// A gate with a fixed token map, admitting members of `dev`, recording session events.
 #[derive(Default)]
@@ -23,6 +26,8 @@ pub struct TestGate {
     pub statements: Mutex<Vec<String>>,
     pub started: Mutex<Vec<SessionInfo>>,
     pub ended: Mutex<Vec<(SessionInfo, SessionEnd)>>,
+    /// The profile for sessions outside `dba`.
+    pub mask: Option<Arc<Masker>>,
 }
 
 impl Gate for TestGate {
@@ -34,6 +39,7 @@ impl Gate for TestGate {
                 i
             }),
             (BOB_TOKEN, Identity::new("bob", ["ops"])),
+            (CAROL_TOKEN, Identity::new("carol", ["dev", "dba"])),
         ]
         .into_iter()
         .collect();
@@ -61,6 +67,13 @@ impl Gate for TestGate {
             }
         } else {
             Decision::Allow
+        }
+    }
+
+    fn maskers(&self, s: &SessionInfo) -> Vec<Arc<Masker>> {
+        match &self.mask {
+            Some(m) if !s.identity.in_group("dba") => vec![Arc::clone(m)],
+            _ => Vec::new(),
         }
     }
 
@@ -97,6 +110,8 @@ pub struct GwOptions {
     pub roles: bool,
     /// Client-facing certificate and key (PEM) instead of a self-signed one.
     pub client_pem: Option<(String, String)>,
+    /// The masking profile of non-`dba` sessions.
+    pub mask: Option<Arc<Masker>>,
 }
 
 impl Default for GwOptions {
@@ -110,6 +125,7 @@ impl Default for GwOptions {
             startup_timeout: Duration::from_secs(10),
             roles: true,
             client_pem: None,
+            mask: None,
         }
     }
 }
@@ -140,7 +156,10 @@ pub async fn gateway(upstream: &str, o: GwOptions) -> Gw {
         c.client_tls = Some(tls);
     }
     c.upstream_ca_pem = o.ca.map(String::into_bytes);
-    let gate = Arc::new(TestGate::default());
+    let gate = Arc::new(TestGate {
+        mask: o.mask,
+        ..TestGate::default()
+    });
     let gw = PgGateway::bind(c, Arc::clone(&gate)).await.unwrap();
     let port = gw.local_addr().unwrap().port();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
