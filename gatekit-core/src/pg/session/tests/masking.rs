@@ -601,6 +601,25 @@ fn arb_masked_session() -> Pair {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
+    /// Arbitrary bytes from either side of a masked session, after a query: no panic, and
+    /// an error closes the session.
+    #[test]
+    fn arbitrary_bytes_in_a_masked_relay(
+        client in proptest::collection::vec(any::<u8>(), 0..128),
+        server in proptest::collection::vec(any::<u8>(), 0..256),
+    ) {
+        let mut p = arb_masked_session();
+        query(&mut p, "SELECT * FROM customers");
+        let mut b = BytesMut::new();
+        row_description(&mut b, &[("email", CUSTOMERS, 2, TEXT, 0), ("note", 0, 0, TEXT, 1)]);
+        b.extend_from_slice(&server);
+        p.client_send(&client);
+        p.upstream_send(&b);
+        if p.session.error().is_some() {
+            prop_assert!(p.closed);
+        }
+    }
+
     /// Any DataRow body after a two-column description: an error, or a well-formed
     /// DataRow with two values.
     #[test]
