@@ -41,7 +41,7 @@ use bytes::{BufMut, BytesMut};
 use jiff::Timestamp;
 
 use super::columns::{ColumnCache, ColumnKey, QualifiedColumn};
-use super::shapes::{self, Described, Field, Layout, Lineage, Plan, Tracker};
+use super::shapes::{self, Field, Layout, Lineage, Plan, Tracker};
 use super::{Event, Session, State};
 use crate::mask::{CellOutcome, Column, Masker, ValueKind};
 use crate::pg::codec::encode::{ErrorBuilder, Severity};
@@ -378,9 +378,7 @@ impl Session {
     /// A RowDescription whose columns are named: plan the rows, forward it.
     fn described(&mut self, masking: &Masking, frame: Frame, fields: Vec<Field>) {
         if let Some(s) = self.state_mut() {
-            match s.tracker.on_row_description(fields, masking.maskers()) {
-                Described::Rows | Described::Statement | Described::Nothing => {}
-            }
+            s.tracker.on_row_description(fields, masking.maskers());
         }
         self.to_client.extend_from_slice(frame.raw());
     }
@@ -504,8 +502,8 @@ fn malformed(tag: u8, what: &'static str) -> PgError {
 
 /// Reads a big-endian i32 at `at`.
 fn i32_at(b: &[u8], at: usize) -> Option<i32> {
-    let s = b.get(at..at.checked_add(4)?)?;
-    Some(i32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+    let s: [u8; 4] = b.get(at..at.checked_add(4)?)?.try_into().ok()?;
+    Some(i32::from_be_bytes(s))
 }
 
 /// Appends the DataRow, masked; the original bytes when nothing changed.

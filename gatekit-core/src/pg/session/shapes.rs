@@ -178,16 +178,6 @@ enum Req {
     FunctionCall,
 }
 
-/// What a RowDescription describes.
-pub(super) enum Described {
-    /// The rows that follow it (simple query, or a described portal).
-    Rows,
-    /// A prepared statement, for later Binds.
-    Statement,
-    /// Something the gateway did not ask about (a confused conversation).
-    Nothing,
-}
-
 /// Pairs the server's answers with what was sent (see the module docs).
 #[derive(Debug, Default)]
 pub(super) struct Tracker {
@@ -289,14 +279,14 @@ impl Tracker {
         }
     }
 
-    /// A RowDescription arrived with these fields (lineage resolved).
-    pub fn on_row_description(&mut self, fields: Vec<Field>, maskers: &[Arc<Masker>]) -> Described {
+    /// A RowDescription arrived with these fields (lineage resolved): it describes a
+    /// statement (for later Binds), or the rows that follow it.
+    pub fn on_row_description(&mut self, fields: Vec<Field>, maskers: &[Arc<Masker>]) {
         match self.pending.front() {
             Some(Req::Describe(Target::Statement, _)) => {
                 if let Some(Req::Describe(_, name)) = self.pending.pop_front() {
                     bound(&mut self.statements, name, Some(fields.into()));
                 }
-                Described::Statement
             }
             Some(Req::Describe(Target::Portal, _)) => {
                 let plan = Arc::new(Plan::new(&fields, &Formats::default(), maskers));
@@ -304,13 +294,12 @@ impl Tracker {
                     bound(&mut self.portals, name, Some(Arc::clone(&plan)));
                 }
                 self.current = Some(plan);
-                Described::Rows
             }
             Some(Req::Query) => {
                 self.current = Some(Arc::new(Plan::new(&fields, &Formats::default(), maskers)));
-                Described::Rows
             }
-            _ => Described::Nothing,
+            // Not asked for (a confused conversation): its rows find no plan and go NULL.
+            _ => {}
         }
     }
 
