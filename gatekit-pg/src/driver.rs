@@ -4,6 +4,11 @@
 //! The loop writes everything the session queued before it reads again, so a peer that
 //! stops reading stops the other direction too (back-pressure), and at most one read
 //! buffer per side plus one batch of output is held per connection.
+//!
+//! Events are answered inline, in order: while a column lookup
+//! ([`Event::ResolveColumns`]) is in flight neither socket is read, so the server's bytes
+//! wait in the kernel and in the session's bounded buffer. Lookups that the target's
+//! column cache can answer never become events: the session reads the cache itself.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
