@@ -106,10 +106,11 @@ fn codec(c: &mut Criterion) {
     g.finish();
 }
 
-fn session_relay(c: &mut Criterion) {
+/// A session logged in and ready, masked with `masking` (or not).
+fn ready_session(masking: Option<Arc<gatekit_core::pg::Masking>>) -> gatekit_core::pg::Session {
     use gatekit_core::Identity;
     use gatekit_core::pg::codec::ProtocolVersion;
-    use gatekit_core::pg::{Decision, Event, Output, Session, SessionConfig, UpstreamTls};
+    use gatekit_core::pg::{Event, Output, Session, SessionConfig, UpstreamTls};
 
     let now = jiff::Timestamp::UNIX_EPOCH;
     let mut cfg = SessionConfig::new("bench", "app");
@@ -137,9 +138,20 @@ fn session_relay(c: &mut Criterion) {
     MessageWriter::new(&mut login, b'R').u32(0).finish();
     encode::ready_for_query(&mut login, b'I');
     s.handle_upstream_data(now, &login).unwrap();
-    while s.poll_output().is_some() {}
+    while let Some(o) = s.poll_output() {
+        if let Output::Event(Event::Established { .. }) = o {
+            s.handle_masking(now, masking.clone()).unwrap();
+        }
+    }
     assert!(s.is_ready());
+    s
+}
 
+fn session_relay(c: &mut Criterion) {
+    use gatekit_core::pg::{Decision, Event, Output};
+
+    let now = jiff::Timestamp::UNIX_EPOCH;
+    let mut s = ready_session(None);
     let front = frontend_batch();
     let back = backend_batch();
     let mut g = c.benchmark_group("pg_session");
@@ -164,5 +176,90 @@ fn session_relay(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, codec, session_relay);
+/// Rows of `SELECT id, email, ssn FROM customers`: 100 per result.
+const ROWS: usize = 100;
+const CUSTOMERS: u32 = 16384;
+
+fn result_rows() -> BytesMut {
+    let mut b = BytesMut::new();
+    let mut w = MessageWriter::new(&mut b, b'T');
+    w.u16(3);
+    for (name, attnum, ty) in [("id", 1u16, 23u32), ("email", 2, 25), ("ssn", 3, 25)] {
+        w.cstr(name.as_bytes())
+            .u32(CUSTOMERS)
+            .u16(attnum)
+            .u32(ty)
+            .u16(0xffff)
+            .u32(u32::MAX)
+            .u16(0);
+    }
+    w.finish();
+    for i in 0..ROWS {
+        let id = i.to_string();
+        let email = format!("user{i}@example.com");
+        let ssn = format!("234-56-{:04}", i + 1);
+        let mut w = MessageWriter::new(&mut b, b'D');
+        w.u16(3);
+        for v in [&id, &email, &ssn] {
+            w.u32(v.len() as u32).bytes(v.as_bytes());
+        }
+        w.finish();
+    }
+    MessageWriter::new(&mut b, b'C')
+        .cstr(b"SELECT 100")
+        .finish();
+    encode::ready_for_query(&mut b, b'I');
+    b
+}
+
+fn masked_relay(c: &mut Criterion) {
+    use gatekit_core::mask::{MaskSpec, Masker};
+    use gatekit_core::pg::{
+        ColumnCache, ColumnKey, Decision, Event, Masking, Output, QualifiedColumn,
+    };
+
+    let now = jiff::Timestamp::UNIX_EPOCH;
+    let mut spec = MaskSpec::new("pii", ["credit_card", "email", "us_ssn"]);
+    spec.columns = vec!["ssn".into(), "*card*".into()];
+    let masker = Arc::new(Masker::compile(&spec, &[]).unwrap());
+    // Names cached, as after the first result: no lookups while measuring.
+    let cache = Arc::new(ColumnCache::default());
+    for (attnum, name) in [(1, "id"), (2, "email"), (3, "ssn")] {
+        let key = ColumnKey {
+            table_oid: CUSTOMERS,
+            column: attnum,
+        };
+        cache.insert(
+            now,
+            key,
+            Arc::new(QualifiedColumn::new("public", "customers", name)),
+        );
+    }
+    let masking = Masking::new(vec![masker], cache).map(Arc::new);
+    let mut query = BytesMut::new();
+    encode::query(&mut query, "SELECT id, email, ssn FROM customers");
+    let rows = result_rows();
+    let mut g = c.benchmark_group("pg_rows");
+    g.throughput(Throughput::Elements(ROWS as u64));
+    for (name, masking) in [("unmasked", None), ("masked", masking)] {
+        let mut s = ready_session(masking);
+        g.bench_function(format!("relay {ROWS} rows, {name}"), |b| {
+            b.iter(|| {
+                s.handle_client_data(now, &query).unwrap();
+                while let Some(o) = s.poll_output() {
+                    if let Output::Event(Event::Statement(req)) = o {
+                        s.handle_decision(now, req.id, Decision::Allow).unwrap();
+                    }
+                }
+                s.handle_upstream_data(now, &rows).unwrap();
+                while let Some(o) = s.poll_output() {
+                    black_box(o);
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, codec, session_relay, masked_relay);
 criterion_main!(benches);

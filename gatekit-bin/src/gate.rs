@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use gatekit_core::audit::{AuditEvent, CommandEvent, SessionEndEvent, SessionStartEvent};
 use gatekit_core::identity::Verifier;
+use gatekit_core::mask::Masker;
 use gatekit_core::policy::{Request, Verdict};
 use gatekit_core::sql::{ClassifierCache, SqlContext, redact_secrets};
 use gatekit_core::{Identity, Protocol};
@@ -33,6 +34,8 @@ pub struct Shared {
     pub reviews: Reviews,
     /// This replica's live sessions.
     pub live: LiveSessions,
+    /// Every `[[mask]]` profile, compiled, by name.
+    pub masks: HashMap<String, Arc<Masker>>,
 }
 
 /// One target's gate.
@@ -97,6 +100,16 @@ impl TargetGate {
 }
 
 impl Gate for TargetGate {
+    fn maskers(&self, session: &SessionInfo) -> Vec<Arc<Masker>> {
+        let policy = self.shared.engine.policy();
+        let maskers: Vec<Arc<Masker>> = policy
+            .mask_profiles(&session.identity, &self.target)
+            .filter_map(|name| self.shared.masks.get(name).cloned())
+            .collect();
+        tracing::debug!(session = %session.id, profiles = ?maskers.iter().map(|m| m.profile()).collect::<Vec<_>>(), "masking");
+        maskers
+    }
+
     async fn authenticate(&self, attempt: LoginAttempt<'_>) -> Result<Identity, LoginRefusal> {
         let now = Timestamp::now();
         let identity = match self

@@ -75,6 +75,7 @@ admin_groups = ["security"]
             audit: audit.clone(),
             reviews: Reviews::new(store.clone(), audit.clone(), SignedDuration::from_mins(15)),
             live: LiveSessions::new(store.clone(), "replica-test".into()),
+            masks: Default::default(),
         });
         let ready = Arc::new(AtomicBool::new(true));
         let state = Arc::new(ApiState {

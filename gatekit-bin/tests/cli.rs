@@ -296,6 +296,23 @@ fn serve_refuses_to_start_on_a_missing_credential() {
         err.contains("notify[0].url_env") && err.contains("GK_TEST_HOOK"),
         "{err}"
     );
+    // Every masking profile is compiled at start: a hash key that is not set stops it.
+    let config = dev_config(
+        dir.path(),
+        &format!(
+            "{SHOP_TARGET}\n[[mask]]\nname = \"pii\"\ntargets = [\"shop\"]\ndetectors = [\"email\"]\nstrategy = \"hash\"\nhash_key_env = \"GK_TEST_MASK_KEY\"\n"
+        ),
+    );
+    let (code, _, err) = run(gatekit()
+        .env("GK_TEST_SECRET", SECRET)
+        .env_remove("GK_TEST_MASK_KEY")
+        .args(["serve", "--config"])
+        .arg(&config));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("mask \"pii\"") && err.contains("GK_TEST_MASK_KEY"),
+        "{err}"
+    );
     // The example names SHOP_DB_PASSWORD, which is unset here.
     let (code, _, err) = run(gatekit().args(["serve", "--config", EXAMPLE]));
     assert_eq!(code, 2, "{err}");
@@ -426,6 +443,13 @@ upstream_tls = "require"
 allow_groups = ["dev"]
 roles = {{ dev = "shop_readonly" }}
 
+[[mask]]
+name = "pii"
+targets = ["shop"]
+detectors = ["credit_card", "email", "us_ssn"]
+columns = ["ssn", "*card*"]
+exempt_groups = ["dba"]
+
 [[rule]]
 name = "no-bulk-writes"
 groups = ["dev"]
@@ -480,6 +504,26 @@ url = "sqlite:state.db"
 
     let (code, out, err) = psql(port, &dev, "SELECT count(*) FROM customers");
     assert_eq!((code, out.trim()), (0, "1000"), "{err}");
+    // Masked per the session's profile (the column behind the alias, catalog looked up
+    // over TLS with the held account); the exempt group sees the values.
+    let (code, out, err) = psql(
+        port,
+        &dev,
+        "SELECT email, ssn AS x, card_no FROM customers WHERE id = 1",
+    );
+    assert_eq!(
+        (code, out.trim()),
+        (0, "[REDACTED:email]|[REDACTED:column]|"),
+        "{err}"
+    );
+    assert!(err.contains("public.customers.card_no"), "{err}");
+    let dba = mint(&["dev", "dba"]);
+    let (code, out, err) = psql(port, &dba, "SELECT email, ssn FROM customers WHERE id = 1");
+    assert_eq!(
+        (code, out.trim()),
+        (0, "user1@example.com|234-56-0001"),
+        "{err}"
+    );
     // The held role applies: the session runs as shop_readonly, as the human alice.
     let (code, out, err) = psql(
         port,

@@ -4,6 +4,11 @@
 //! The loop writes everything the session queued before it reads again, so a peer that
 //! stops reading stops the other direction too (back-pressure), and at most one read
 //! buffer per side plus one batch of output is held per connection.
+//!
+//! Events are answered inline, in order: while a column lookup
+//! ([`Event::ResolveColumns`]) is in flight neither socket is read, so the server's bytes
+//! wait in the kernel and in the session's bounded buffer. Lookups that the target's
+//! column cache can answer never become events: the session reads the cache itself.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,7 +16,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use gatekit_core::pg::codec::CancelKey;
-use gatekit_core::pg::{Decision, Event, Output, Session, StatementRequest};
+use gatekit_core::pg::{Decision, Event, Masking, Output, Session, StatementRequest};
 use jiff::Timestamp;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -305,6 +310,24 @@ impl<G: Gate> Driver<G> {
                         ));
                     self.info = Some(info);
                 }
+                let maskers = match &self.info {
+                    Some(info) => self.inner.gate.maskers(info),
+                    None => Vec::new(),
+                };
+                let masking = Masking::new(maskers, self.inner.catalog.cache(self.database()));
+                let _ = self.session.handle_masking(now(), masking.map(Arc::new));
+            }
+            Event::ResolveColumns(keys) => {
+                let database = self.database().to_owned();
+                let answer = self
+                    .inner
+                    .catalog
+                    .lookup(&self.inner.config, &database, &keys)
+                    .await;
+                if let Err(e) = &answer {
+                    tracing::warn!(session = %self.id, error = %e, "column lookup failed; masking those columns whole");
+                }
+                let _ = self.session.handle_columns(now(), answer);
             }
             Event::Statement(req) => {
                 let decision = match &self.info {
@@ -368,6 +391,13 @@ impl<G: Gate> Driver<G> {
         let _ = self
             .session
             .handle_decision(now(), review.statement, decision);
+    }
+
+    /// The upstream database (the account's name when the login named none).
+    fn database(&self) -> &str {
+        self.session
+            .database()
+            .unwrap_or(&self.inner.config.upstream_user)
     }
 
     async fn finish(&mut self) {

@@ -7,8 +7,10 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use gatekit_core::Identity;
+use gatekit_core::mask::Masker;
 use gatekit_core::pg::PgError;
 pub use gatekit_core::pg::{Decision, LoginRefusal, StatementKind, StatementRequest};
 use jiff::Timestamp;
@@ -80,6 +82,9 @@ pub struct SessionEnd {
 ///   first, [`Gate::review_abandoned`] is called.
 /// - [`Gate::terminated`] is watched for the whole session: when it resolves, the client
 ///   gets `FATAL 57P01` with its reason and both connections close.
+/// - [`Gate::maskers`] is asked once per session, when it is ready: the compiled masking
+///   profiles that apply to its identity on its target (none: the session is relayed
+///   without per-row work). The adapter resolves result columns to their real names itself.
 /// - [`Gate::session_started`] is called once the upstream session is ready, before the
 ///   client's first statement is decided; [`Gate::session_ended`] once per started
 ///   session, after both connections are closed.
@@ -137,6 +142,12 @@ pub trait Gate: Send + Sync + 'static {
         std::future::pending()
     }
 
+    /// The masking profiles for a session, applied in order; none by default.
+    fn maskers(&self, session: &SessionInfo) -> Vec<Arc<Masker>> {
+        let _ = session;
+        Vec::new()
+    }
+
     /// A session is ready (for the audit trail).
     fn session_started(&self, session: &SessionInfo) -> impl Future<Output = ()> + Send {
         let _ = session;
@@ -190,6 +201,10 @@ impl<G: Gate> Gate for std::sync::Arc<G> {
 
     fn terminated(&self, session: &SessionInfo) -> impl Future<Output = String> + Send {
         (**self).terminated(session)
+    }
+
+    fn maskers(&self, session: &SessionInfo) -> Vec<Arc<Masker>> {
+        (**self).maskers(session)
     }
 
     fn session_started(&self, session: &SessionInfo) -> impl Future<Output = ()> + Send {

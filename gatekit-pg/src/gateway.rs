@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::cancel::CancelRegistry;
+use crate::catalog::Catalog;
 use crate::error::PgGatewayError;
 use crate::gate::Gate;
 use crate::tls;
@@ -64,6 +65,7 @@ pub(crate) struct Inner<G> {
     pub(crate) provider: Arc<CryptoProvider>,
     pub(crate) cancels: CancelRegistry,
     pub(crate) gate: G,
+    pub(crate) catalog: Catalog,
 }
 
 /// A bound PostgreSQL gateway listener for one target.
@@ -105,8 +107,17 @@ impl<G: Gate> PgGateway<G> {
         let connector =
             tls::upstream_client_config(session.upstream_tls, config.upstream_ca_pem.as_deref())?
                 .map(TlsConnector::from);
+        let server_name = tls::upstream_server_name(&config.upstream)?;
+        let catalog = Catalog::new(
+            config.upstream.clone(),
+            connector
+                .clone()
+                .map(|c| tls::PostgresTls::new(c, server_name.clone())),
+            config.connect_timeout,
+        );
         let inner = Inner {
-            server_name: tls::upstream_server_name(&config.upstream)?,
+            server_name,
+            catalog,
             config: Arc::new(session),
             upstream: config.upstream,
             acceptor: config.client_tls.map(TlsAcceptor::from),

@@ -52,6 +52,7 @@
 #![forbid(unsafe_code)]
 
 mod cancel;
+mod catalog;
 mod conn;
 mod driver;
 mod error;

@@ -224,3 +224,119 @@ mod tests {
         assert!(upstream_server_name("5432").is_err());
     }
 }
+
+/// TLS for tokio-postgres connections (the catalog lookups) over the upstream's rustls
+/// client configuration, so the gateway has one TLS stack.
+#[derive(Clone)]
+pub struct PostgresTls {
+    connector: tokio_rustls::TlsConnector,
+    server_name: ServerName<'static>,
+}
+
+impl std::fmt::Debug for PostgresTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresTls")
+            .field("server_name", &self.server_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresTls {
+    /// TLS with `connector`, checking the upstream's certificate against `server_name` (when
+    /// the configuration verifies at all).
+    pub fn new(connector: tokio_rustls::TlsConnector, server_name: ServerName<'static>) -> Self {
+        PostgresTls {
+            connector,
+            server_name,
+        }
+    }
+}
+
+impl<S> tokio_postgres::tls::MakeTlsConnect<S> for PostgresTls
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    type Stream = PostgresTlsStream<S>;
+    type TlsConnect = PostgresTls;
+    type Error = std::io::Error;
+
+    fn make_tls_connect(&mut self, _domain: &str) -> Result<PostgresTls, std::io::Error> {
+        Ok(self.clone())
+    }
+}
+
+impl<S> tokio_postgres::tls::TlsConnect<S> for PostgresTls
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    type Stream = PostgresTlsStream<S>;
+    type Error = std::io::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = std::io::Result<PostgresTlsStream<S>>> + Send>,
+    >;
+
+    fn connect(self, stream: S) -> Self::Future {
+        Box::pin(async move {
+            let tls = self.connector.connect(self.server_name, stream).await?;
+            Ok(PostgresTlsStream(Box::new(tls)))
+        })
+    }
+}
+
+/// A tokio-postgres connection's TLS stream.
+pub struct PostgresTlsStream<S>(Box<tokio_rustls::client::TlsStream<S>>);
+
+impl<S> std::fmt::Debug for PostgresTlsStream<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PostgresTlsStream")
+    }
+}
+
+impl<S> tokio::io::AsyncRead for PostgresTlsStream<S>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut *self.0).poll_read(cx, buf)
+    }
+}
+
+impl<S> tokio::io::AsyncWrite for PostgresTlsStream<S>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut *self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut *self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut *self.0).poll_shutdown(cx)
+    }
+}
+
+impl<S> tokio_postgres::tls::TlsStream for PostgresTlsStream<S>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    fn channel_binding(&self) -> tokio_postgres::tls::ChannelBinding {
+        tokio_postgres::tls::ChannelBinding::none()
+    }
+}

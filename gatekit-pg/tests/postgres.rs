@@ -2,6 +2,8 @@
 //! tokio-postgres). One cluster serves the whole binary; scenarios run in sequence so the
 //! cluster is stopped when they are done, pass or fail.
 
+#[path = "scenarios/masking.rs"]
+mod masking;
 mod support;
 
 use std::time::{Duration, Instant};
@@ -45,6 +47,7 @@ fn postgres_end_to_end() {
         client_tls_from_pem_verified_by_psql(&cluster).await;
         copy_both_ways_and_a_client_vanishing_mid_copy(&cluster).await;
         upstream_dying_mid_query_ends_only_that_session(&cluster).await;
+        masking::masking_end_to_end(&cluster).await;
         idle_sessions_stay_small(&cluster).await;
         held_statements_wait_for_review(&cluster).await;
         sessions_can_be_terminated(&cluster).await;

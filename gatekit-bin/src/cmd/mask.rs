@@ -7,11 +7,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use gatekit_core::mask::{
-    CellOutcome, ColumnRef, DetectorSpec, MaskSpec, Masker, Strategy, StreamMasker, ValueKind,
-};
+use gatekit_core::mask::{CellOutcome, ColumnRef, Masker, StreamMasker, ValueKind};
 
-use crate::config::{Config, MaskConfig, StrategyName};
+use crate::config::{Config, MaskConfig};
 
 /// The longest line `--column` and `--json` take as one value; longer lines are cut into
 /// pieces of this size.
@@ -66,42 +64,7 @@ pub fn masker(config: &Config, profile: Option<&str>) -> anyhow::Result<Masker> 
             None => "the config has no [[mask]] profile".to_owned(),
         });
     };
-    let used = |name: &str| mask.detectors.iter().any(|d| d.get_ref() == name);
-    let needs_terms = config
-        .detectors
-        .iter()
-        .any(|d| used(d.get_ref().name.get_ref()) && d.get_ref().terms_file.is_some());
-    let terms = if needs_terms {
-        config.detector_terms()?
-    } else {
-        Vec::new()
-    };
-    let mut custom = Vec::new();
-    for d in config.detectors.iter().map(|d| d.get_ref()) {
-        let name = d.name.get_ref();
-        if !used(name) {
-            continue;
-        }
-        if let Some(regex) = &d.regex {
-            custom.push(DetectorSpec::regex(name.as_str(), regex.as_str()));
-        } else if let Some((_, list)) = terms.iter().find(|(n, _)| n == name) {
-            custom.push(DetectorSpec::terms(name.as_str(), list.iter().cloned()));
-        }
-    }
-    let spec = MaskSpec {
-        name: mask.name.get_ref().clone(),
-        detectors: mask.detectors.iter().map(|d| d.get_ref().clone()).collect(),
-        columns: mask.columns.clone(),
-        strategy: match mask.strategy {
-            StrategyName::Redact => Strategy::Redact,
-            StrategyName::Partial => Strategy::Partial,
-            StrategyName::Hash => Strategy::Hash,
-            StrategyName::FormatPreserving => Strategy::FormatPreserving,
-        },
-        hash_key: config.mask_key(mask)?.map(|k| k.expose().to_vec()),
-        marker: None,
-    };
-    Ok(Masker::compile(&spec, &custom)?)
+    Ok(crate::config::masks::compile_mask(config, mask)?)
 }
 
 /// Masks `input` into `output`: as a stream, or line by line for `--column` and `--json`.

@@ -69,6 +69,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let engine = Engine::from_config(config)?;
+    let masks = crate::config::masks::compile_masks(config)?;
     let unserved: Vec<String> = config
         .targets
         .iter()
@@ -126,6 +127,7 @@ pub async fn serve(
         audit: audit.clone(),
         reviews,
         live,
+        masks,
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let background = {

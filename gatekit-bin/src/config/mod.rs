@@ -5,6 +5,7 @@
 //! variables or the files the config names; the commands that need a credential resolve it
 //! through [`secret`].
 
+pub mod masks;
 pub mod policy;
 pub mod resolve;
 pub mod secret;

@@ -285,6 +285,21 @@ impl Masker {
         }
     }
 
+    /// Whether the profile has column rules (a column it cannot identify is masked whole
+    /// when it has).
+    pub fn has_column_rules(&self) -> bool {
+        !self.columns.is_empty()
+    }
+
+    /// A column that could not be identified: masked whole if the profile has any column
+    /// rule (failing closed), else by the detectors.
+    pub fn unidentified_column(&self, kind: ValueKind) -> Column {
+        Column {
+            whole: self.has_column_rules(),
+            kind,
+        }
+    }
+
     fn column_id(&self) -> DetId {
         DetId::try_from(self.names.len() - 1).unwrap_or(DetId::MAX)
     }

@@ -230,6 +230,24 @@ pub enum PgError {
         /// Why, shown to the client.
         reason: String,
     },
+    /// More was waiting for masking than the bound allows: pipelined requests awaiting
+    /// their answers, or server bytes held while column names were looked up.
+    #[error("more than {max} requests or bytes waited for masking")]
+    MaskingBacklog {
+        /// The bound.
+        max: usize,
+    },
+    /// The server reported a setting the gateway reads traffic by changing (it pins
+    /// `client_encoding=UTF8` and `standard_conforming_strings=on` at connect).
+    #[error(
+        "the server reports {setting}={value}; gatekit needs client_encoding=UTF8 and standard_conforming_strings=on to read the session, so it ends here"
+    )]
+    EncodingChanged {
+        /// The setting.
+        setting: String,
+        /// Its new value.
+        value: String,
+    },
     /// A session input arrived that the session was not waiting for (a driver bug).
     #[error("session input `{input}` is not expected while the session is {state}")]
     BadInput {
@@ -272,8 +290,9 @@ impl PgError {
             | PgError::UpstreamScram { .. }
             | PgError::StartupTimeout
             | PgError::UnexpectedEof { .. } => "08006",
-            PgError::PipelineTooLong { .. } => "54000",
+            PgError::PipelineTooLong { .. } | PgError::MaskingBacklog { .. } => "54000",
             PgError::Terminated { .. } => "57P01",
+            PgError::EncodingChanged { .. } => "0A000",
             PgError::BadInput { .. } => "XX000",
         }
     }

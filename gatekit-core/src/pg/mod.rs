@@ -12,6 +12,7 @@ mod session;
 pub use codec::{Frame, Limits};
 pub use error::{PgError, Side, Tag};
 pub use session::{
-    DEFAULT_ALLOWED_SETTINGS, Decision, Event, LoginRefusal, LoginRequest, Output, Password,
-    Session, SessionConfig, StatementKind, StatementRequest, UpstreamTls, UserCheck,
+    ColumnCache, ColumnKey, DEFAULT_ALLOWED_SETTINGS, Decision, Event, LoginRefusal, LoginRequest,
+    Masking, Output, Password, QualifiedColumn, Session, SessionConfig, StatementKind,
+    StatementRequest, UpstreamTls, UserCheck,
 };

@@ -216,9 +216,17 @@ impl Cluster {
         self.psql_admin(
             "shop",
             "GRANT SELECT ON ALL TABLES IN SCHEMA public TO shop_readonly;
-             CREATE TABLE customers (id int PRIMARY KEY, email text);
-             INSERT INTO customers SELECT g, 'user' || g || '@example.com' FROM generate_series(1, 1000) g;
+             CREATE TABLE customers (id int PRIMARY KEY, email text, ssn text, card_no bigint, card text);
+             INSERT INTO customers
+                 SELECT g, 'user' || g || '@example.com',
+                        '234-56-' || lpad(g::text, 4, '0'), 4111111111111111, '4111 1111 1111 1111'
+                 FROM generate_series(1, 1000) g;
              GRANT SELECT ON customers TO shop_readonly;
+             CREATE VIEW customer_contacts AS SELECT id, email, ssn FROM customers;
+             GRANT SELECT ON customer_contacts TO shop_readonly;
+             CREATE TABLE contacts (email text UNIQUE);
+             INSERT INTO contacts VALUES ('jane@example.com');
+             GRANT SELECT, INSERT ON contacts TO shop_readonly;
              CREATE TABLE imports (id int, note text);
              GRANT SELECT, INSERT ON imports TO shop_readonly;",
         );

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use gatekit_core::Identity;
+use gatekit_core::mask::Masker;
 use gatekit_core::pg::{LoginRefusal, Password, SessionConfig, UpstreamTls};
 use gatekit_pg::{
     Decision, Gate, LoginAttempt, PgGateway, PgGatewayConfig, SessionEnd, SessionInfo,
@@ -16,6 +17,8 @@ use gatekit_pg::{
 
 pub const ALICE_TOKEN: &str = "eyJhbGciOiJub25lIn0.alice.test";
 pub const BOB_TOKEN: &str = "eyJhbGciOiJub25lIn0.bob.test";
+/// A member of `dev` and `dba` (exempt from masking).
+pub const CAROL_TOKEN: &str = "eyJhbGciOiJub25lIn0.carol.test";
 
 /// A gate with a fixed token map, admitting members of `dev`, recording session events.
 /// Statements containing `needs_review` are held until the test calls `review`; sessions
@@ -32,6 +35,8 @@ pub struct TestGate {
     verdicts: Mutex<HashMap<String, Decision>>,
     kills: Mutex<HashMap<String, String>>,
     changed: tokio::sync::Notify,
+    /// The profile for sessions outside `dba`.
+    pub mask: Option<Arc<Masker>>,
 }
 
 impl TestGate {
@@ -74,6 +79,7 @@ impl Gate for TestGate {
                 i
             }),
             (BOB_TOKEN, Identity::new("bob", ["ops"])),
+            (CAROL_TOKEN, Identity::new("carol", ["dev", "dba"])),
         ]
         .into_iter()
         .collect();
@@ -141,6 +147,13 @@ impl Gate for TestGate {
         }
     }
 
+    fn maskers(&self, s: &SessionInfo) -> Vec<Arc<Masker>> {
+        match &self.mask {
+            Some(m) if !s.identity.in_group("dba") => vec![Arc::clone(m)],
+            _ => Vec::new(),
+        }
+    }
+
     async fn session_started(&self, s: &SessionInfo) {
         self.started.lock().unwrap().push(s.clone());
     }
@@ -174,6 +187,8 @@ pub struct GwOptions {
     pub roles: bool,
     /// Client-facing certificate and key (PEM) instead of a self-signed one.
     pub client_pem: Option<(String, String)>,
+    /// The masking profile of non-`dba` sessions.
+    pub mask: Option<Arc<Masker>>,
 }
 
 impl Default for GwOptions {
@@ -187,6 +202,7 @@ impl Default for GwOptions {
             startup_timeout: Duration::from_secs(10),
             roles: true,
             client_pem: None,
+            mask: None,
         }
     }
 }
@@ -217,7 +233,10 @@ pub async fn gateway(upstream: &str, o: GwOptions) -> Gw {
         c.client_tls = Some(tls);
     }
     c.upstream_ca_pem = o.ca.map(String::into_bytes);
-    let gate = Arc::new(TestGate::default());
+    let gate = Arc::new(TestGate {
+        mask: o.mask,
+        ..TestGate::default()
+    });
     let gw = PgGateway::bind(c, Arc::clone(&gate)).await.unwrap();
     let port = gw.local_addr().unwrap().port();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -133,6 +133,12 @@ impl<'a> Bind<'a> {
     pub fn result_is_binary(&self, i: usize) -> bool {
         format_at(self.result_formats, i)
     }
+
+    /// The result format codes as sent: none (all text), one for every column, or one per
+    /// column, each a big-endian `u16`.
+    pub fn result_formats(&self) -> &'a [u8] {
+        self.result_formats
+    }
 }
 
 /// Format codes: none = all text, one = for all, else one per column.

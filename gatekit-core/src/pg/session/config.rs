@@ -39,6 +39,12 @@ impl Password {
         Password(password.into())
     }
 
+    /// The password, for the adapter's own connections with the held account (catalog
+    /// lookups). Never log it.
+    pub fn reveal(&self) -> &str {
+        &self.0
+    }
+
     pub(crate) fn as_bytes(&self) -> &[u8] {
         self.0.as_bytes()
     }

@@ -1,7 +1,10 @@
 //! The sans-IO gateway session between one client and one upstream server.
 
+mod columns;
 mod config;
+mod mask;
 mod relay;
+mod shapes;
 pub(crate) mod startup;
 mod upstream;
 
@@ -20,7 +23,9 @@ use crate::pg::codec::encode::{self, ErrorBuilder, Severity};
 use crate::pg::codec::{CancelKey, Frame, FrontendMessage, ProtocolVersion, StartupPacket};
 use crate::pg::error::{PgError, Side, Tag};
 
+pub use columns::{ColumnCache, ColumnKey, QualifiedColumn};
 pub use config::{DEFAULT_ALLOWED_SETTINGS, Password, SessionConfig, UpstreamTls, UserCheck};
+pub use mask::Masking;
 pub use relay::{Decision, StatementKind, StatementRequest};
 
 /// Something the session hands the driver.
@@ -56,7 +61,8 @@ pub enum Event {
     /// `verify-full`), then call [`Session::handle_upstream_tls`].
     StartUpstreamTls,
     /// The session is ready: the client was given `issued`, standing for the upstream's
-    /// `upstream` key (`None` when the server sent none).
+    /// `upstream` key (`None` when the server sent none). Answer with
+    /// [`Session::handle_masking`]: until then the server's bytes wait in the session.
     Established {
         /// The key the client was given.
         issued: CancelKey,
@@ -66,6 +72,10 @@ pub enum Event {
     /// Decide on a statement, then call [`Session::handle_decision`]. Until then the
     /// statement, and everything the client sends after it, waits.
     Statement(StatementRequest),
+    /// Look up the `schema.table.column` names of these columns in the upstream's
+    /// catalog, then call [`Session::handle_columns`]. Until then the session reads no more
+    /// of the server's bytes (keep them, within a bound); the client's traffic flows on.
+    ResolveColumns(Vec<ColumnKey>),
     /// Write what is pending, then close both connections.
     Close,
 }
@@ -236,6 +246,8 @@ pub struct Session {
     next_statement: u64,
     discard_until_sync: bool,
     denials: VecDeque<String>,
+    mask: mask::MaskMode,
+    database: Option<String>,
 }
 
 impl std::fmt::Debug for Session {
@@ -282,12 +294,20 @@ impl Session {
             next_statement: 1,
             discard_until_sync: false,
             denials: VecDeque::new(),
+            mask: mask::MaskMode::default(),
+            database: None,
         }
     }
 
     /// The verified identity, once the login was accepted.
     pub fn identity(&self) -> Option<&Identity> {
         self.identity.as_ref()
+    }
+
+    /// The upstream database the session logs in to (`None`: the server's default, the
+    /// account's name), once the login was accepted.
+    pub fn database(&self) -> Option<&str> {
+        self.database.as_deref()
     }
 
     /// The upstream's last transaction status (`I` idle, `T` in a transaction, `E` failed).
@@ -321,6 +341,7 @@ impl Session {
             return Some(Output::ToClient(self.to_client.split().freeze()));
         }
         if !self.to_upstream.is_empty() {
+            self.track_before_send();
             return Some(Output::ToUpstream(self.to_upstream.split().freeze()));
         }
         self.events.pop_front().map(Output::Event)
@@ -682,6 +703,10 @@ impl Session {
             params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         );
         self.upstream_startup = packet.freeze();
+        self.database = params
+            .iter()
+            .find(|(k, _)| k == "database")
+            .map(|(_, v)| v.clone());
         self.expires_at = identity.expires_at;
         self.identity = Some(identity);
         self.events.push_back(Event::ConnectUpstream);

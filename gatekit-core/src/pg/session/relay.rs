@@ -251,10 +251,17 @@ impl Session {
         Ok(())
     }
 
-    pub(super) fn relay_upstream(&mut self) -> Result<(), PgError> {
+    pub(super) fn relay_upstream(&mut self, now: Timestamp) -> Result<(), PgError> {
+        if self.masked_relay() {
+            return self.relay_masked(now);
+        }
         while let Some(frame) = Frame::decode_backend(&mut self.upstream_in, &self.config.limits)? {
             match frame.tag() {
                 b'R' | b'K' | b'v' => return Err(self.unexpected(Side::Upstream, frame.tag())),
+                b'S' => {
+                    super::mask::check_parameter(&frame)?;
+                    self.to_client.extend_from_slice(frame.raw());
+                }
                 b'Z' => {
                     if let Some(&status) = frame.body().first() {
                         self.transaction_status = status;
@@ -276,7 +283,7 @@ impl Session {
 }
 
 /// Whether a server error is the syntax error the stand-in statement provokes.
-fn is_stand_in_error(frame: &Frame) -> bool {
+pub(super) fn is_stand_in_error(frame: &Frame) -> bool {
     let Ok(BackendMessage::ErrorResponse(f)) = frame.backend() else {
         return false;
     };

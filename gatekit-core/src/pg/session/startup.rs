@@ -226,9 +226,14 @@ pub(crate) fn upstream_params(
     {
         params.push(("database".to_owned(), db.clone()));
     }
-    params.extend(client.settings.iter().cloned());
+    params.extend(client.settings.iter().filter(|(k, _)| !pinned(k)).cloned());
+    // The gateway reads the session as UTF-8 text with standard strings: a client asking
+    // for another encoding gets UTF-8 (the ParameterStatus tells it so).
+    for (k, v) in PINNED {
+        params.push(((*k).to_owned(), (*v).to_owned()));
+    }
     let mut options = String::new();
-    for (name, value) in &client.options {
+    for (name, value) in client.options.iter().filter(|(k, _)| !pinned(k)) {
         push_switch(&mut options, name, value);
     }
     if let Some(role) = role {
@@ -239,6 +244,16 @@ pub(crate) fn upstream_params(
     push_switch(&mut options, "gatekit.groups", &identity.groups.join(","));
     params.push(("options".to_owned(), options));
     Ok(params)
+}
+
+/// Settings fixed for every upstream session, whatever the client asks.
+const PINNED: &[(&str, &str)] = &[
+    ("client_encoding", "UTF8"),
+    ("standard_conforming_strings", "on"),
+];
+
+fn pinned(name: &str) -> bool {
+    PINNED.iter().any(|(k, _)| k.eq_ignore_ascii_case(name))
 }
 
 /// Whether the startup user names the identity, per [`super::UserCheck`].

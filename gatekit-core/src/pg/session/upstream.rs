@@ -44,7 +44,7 @@ impl Session {
                         }
                     }
                 }
-                State::Ready => return self.relay_upstream(),
+                State::Ready => return self.relay_upstream(now),
                 State::Closed | State::Failed => return Ok(()),
                 _ => {
                     if self.upstream_in.is_empty() {
@@ -155,7 +155,11 @@ impl Session {
 
     fn on_upstream_startup(&mut self, frame: &Frame) -> Result<(), PgError> {
         match frame.backend()? {
-            BackendMessage::ParameterStatus { .. } | BackendMessage::NoticeResponse(_) => {
+            BackendMessage::ParameterStatus { .. } => {
+                super::mask::check_parameter(frame)?;
+                self.to_client.extend_from_slice(frame.raw());
+            }
+            BackendMessage::NoticeResponse(_) => {
                 self.to_client.extend_from_slice(frame.raw());
             }
             BackendMessage::BackendKeyData { pid, secret } => {

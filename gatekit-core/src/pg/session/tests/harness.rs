@@ -1,6 +1,7 @@
 //! `Pair`: one session between a scripted client and the simulated server, in simulated
 //! time, with a test gate that accepts the token `good`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::BytesMut;
@@ -10,7 +11,8 @@ use super::server::{FakeServer, UpstreamAuth};
 use crate::Identity;
 use crate::pg::codec::{BackendMessage, CancelKey, Frame, Limits, ProtocolVersion, encode};
 use crate::pg::session::{
-    Decision, Event, LoginRefusal, LoginRequest, Output, Session, SessionConfig, StatementRequest,
+    ColumnKey, Decision, Event, LoginRefusal, LoginRequest, Masking, Output, QualifiedColumn,
+    Session, SessionConfig, StatementRequest,
 };
 
 pub(crate) struct Pair {
@@ -38,6 +40,16 @@ pub(crate) struct Pair {
     /// Keep statement requests unanswered until `release_statement`.
     pub hold_statements: bool,
     held_statements: Vec<StatementRequest>,
+    /// Handed to the session when it is established.
+    pub masking: Option<Arc<Masking>>,
+    /// The simulated catalog for column lookups.
+    pub catalog: HashMap<ColumnKey, QualifiedColumn>,
+    /// Answer lookups with a failure.
+    pub catalog_fails: bool,
+    /// Keep column lookups unanswered until `release_columns`.
+    pub hold_columns: bool,
+    /// Every lookup asked for.
+    pub lookups: Vec<Vec<ColumnKey>>,
 }
 
 pub(crate) fn backend_frames(bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
@@ -70,6 +82,11 @@ impl Pair {
             deny_containing: None,
             hold_statements: false,
             held_statements: Vec::new(),
+            masking: None,
+            catalog: HashMap::new(),
+            catalog_fails: false,
+            hold_columns: false,
+            lookups: Vec::new(),
         }
     }
 
@@ -130,6 +147,14 @@ impl Pair {
                         }
                         Event::Established { issued, upstream } => {
                             self.established = Some((issued, upstream));
+                            let _ = self.session.handle_masking(now, self.masking.clone());
+                        }
+                        Event::ResolveColumns(keys) => {
+                            self.lookups.push(keys);
+                            if !self.hold_columns {
+                                let answer = self.lookup();
+                                let _ = self.session.handle_columns(now, answer);
+                            }
                         }
                         Event::Statement(req) => {
                             self.statements.push(req.clone());
@@ -162,6 +187,32 @@ impl Pair {
             }
             _ => Decision::Allow,
         }
+    }
+
+    fn lookup(&self) -> Result<Vec<(ColumnKey, QualifiedColumn)>, String> {
+        if self.catalog_fails {
+            return Err("catalog connection refused".into());
+        }
+        let keys = self.lookups.last().cloned().unwrap_or_default();
+        Ok(keys
+            .iter()
+            .filter_map(|k| self.catalog.get(k).map(|q| (*k, q.clone())))
+            .collect())
+    }
+
+    /// Answers the last held column lookup.
+    pub(crate) fn release_columns(&mut self) {
+        let answer = self.lookup();
+        let now = self.now;
+        let _ = self.session.handle_columns(now, answer);
+        self.drain();
+    }
+
+    /// Bytes from the server, as if it sent them now.
+    pub(crate) fn upstream_send(&mut self, data: &[u8]) {
+        let now = self.now;
+        let _ = self.session.handle_upstream_data(now, data);
+        self.drain();
     }
 
     /// Answers the oldest held statement.

@@ -2,6 +2,7 @@
 
 mod harness;
 mod holds;
+mod masking;
 mod server;
 mod statements;
 

@@ -48,6 +48,8 @@ pub(crate) struct FakeServer {
     pub received_after_login: Vec<u8>,
     /// Whether a Terminate arrived.
     pub terminated: bool,
+    /// Record but do not answer after login (the test plays the server's answers).
+    pub mute: bool,
     /// Transaction status reported in ReadyForQuery.
     pub tx: u8,
     skip_till_sync: bool,
@@ -93,6 +95,7 @@ impl FakeServer {
             startup: None,
             received_after_login: Vec::new(),
             terminated: false,
+            mute: false,
             tx: b'I',
             skip_till_sync: false,
         }
@@ -299,7 +302,9 @@ impl FakeServer {
                 }
                 (State::Ready, msg) => {
                     self.received_after_login.extend_from_slice(frame.raw());
-                    self.ready(msg, &mut out);
+                    if !self.mute {
+                        self.ready(msg, &mut out);
+                    }
                 }
                 (_, FrontendMessage::Terminate) => self.terminated = true,
                 (state, msg) => panic!("server in {state:?} got {msg:?}"),

@@ -1,0 +1,360 @@
+//! Which columns the rows the server sends belong to.
+//!
+//! A DataRow carries values only; their columns are described by the RowDescription that
+//! precedes them in a simple query, by a Describe of the portal, or — when a client binds a
+//! statement it described earlier and executes it without describing the portal
+//! (tokio-postgres does) — by the statement's description with the Bind's result formats.
+//!
+//! [`Tracker`] follows the conversation to know which applies: it records every message
+//! that went to the server (after it was queued, so it sees exactly what the server sees,
+//! including the stand-ins of denied statements) and pairs the server's answers with them
+//! in order, the way the server processes them: an error in the extended protocol skips
+//! everything up to the next `Sync`, and `ReadyForQuery` answers a `Sync`, a `Query` or a
+//! `FunctionCall`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::columns::{ColumnKey, QualifiedColumn};
+use crate::mask::{Column, Masker, ValueKind};
+use crate::pg::codec::{FrontendMessage, RowDescription, Target};
+use crate::pg::error::{PgError, Side, Tag};
+
+/// Requests awaiting their answer, at most.
+const MAX_PENDING: usize = 64 * 1024;
+/// Described statements and bound portals remembered, at most each.
+const MAX_NAMED: usize = 4096;
+
+/// What the gateway knows about where a result column comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Lineage {
+    /// Not a table column (table OID 0): detectors only.
+    Expression,
+    /// The catalog's name for it.
+    Known(Arc<QualifiedColumn>),
+    /// A table column the catalog could not name: masked as if every column rule matched.
+    Unknown,
+}
+
+/// One column of a RowDescription.
+#[derive(Clone, Debug)]
+pub(super) struct Field {
+    pub label: Box<str>,
+    pub key: Option<ColumnKey>,
+    pub type_oid: u32,
+    pub format: u16,
+    pub lineage: Lineage,
+}
+
+pub(super) fn fields(desc: &RowDescription<'_>) -> Vec<Field> {
+    desc.fields()
+        .map(|f| {
+            let key = (f.table_oid != 0 && f.column > 0).then_some(ColumnKey {
+                table_oid: f.table_oid,
+                column: f.column,
+            });
+            Field {
+                label: String::from_utf8_lossy(f.name).into(),
+                key,
+                type_oid: f.type_oid,
+                format: f.format,
+                lineage: if key.is_some() {
+                    Lineage::Unknown
+                } else {
+                    Lineage::Expression
+                },
+            }
+        })
+        .collect()
+}
+
+/// How a value's bytes are laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Layout {
+    /// The value is the text (text format, or binary format of a text-like type).
+    Plain,
+    /// Binary `jsonb`: a version byte, then the JSON text.
+    Jsonb,
+}
+
+/// A result column resolved against the session's maskers.
+#[derive(Debug)]
+pub(super) struct PlanColumn {
+    pub label: Box<str>,
+    pub layout: Layout,
+}
+
+/// The columns of one result, resolved once, used for each of its rows.
+#[derive(Debug)]
+pub(super) struct Plan {
+    pub columns: Box<[PlanColumn]>,
+    /// `columns.len() × maskers`: column `i`, masker `m` at `i * maskers + m`.
+    pub rules: Box<[Column]>,
+}
+
+impl Plan {
+    pub fn new(fields: &[Field], formats: &Formats, maskers: &[Arc<Masker>]) -> Plan {
+        let mut columns = Vec::with_capacity(fields.len());
+        let mut rules = Vec::with_capacity(fields.len() * maskers.len());
+        for (i, f) in fields.iter().enumerate() {
+            let binary = formats.binary(i, f.format);
+            let (kind, layout) = kind_of(f.type_oid, binary);
+            for m in maskers {
+                rules.push(match &f.lineage {
+                    Lineage::Expression => Column { whole: false, kind },
+                    Lineage::Known(q) => m.column(&q.column_ref(), kind),
+                    Lineage::Unknown => m.unidentified_column(kind),
+                });
+            }
+            let label = match &f.lineage {
+                Lineage::Known(q) => q.to_string().into(),
+                _ => f.label.clone(),
+            };
+            columns.push(PlanColumn { label, layout });
+        }
+        Plan {
+            columns: columns.into(),
+            rules: rules.into(),
+        }
+    }
+}
+
+/// What a value must stay parseable as, by type OID and format.
+fn kind_of(type_oid: u32, binary: bool) -> (ValueKind, Layout) {
+    const TEXTLIKE: &[u32] = &[25, 1043, 1042, 19, 705, 0];
+    if binary {
+        return match type_oid {
+            t if TEXTLIKE.contains(&t) => (ValueKind::Text, Layout::Plain),
+            114 => (ValueKind::Json, Layout::Plain),
+            3802 => (ValueKind::Json, Layout::Jsonb),
+            17 => (ValueKind::Bytes, Layout::Plain),
+            _ => (ValueKind::Other, Layout::Plain),
+        };
+    }
+    let kind = match type_oid {
+        t if TEXTLIKE.contains(&t) => ValueKind::Text,
+        18 | 142 => ValueKind::Text,
+        21 => ValueKind::Int16,
+        23 => ValueKind::Int32,
+        20 => ValueKind::Int64,
+        700 | 701 | 1700 => ValueKind::Numeric,
+        114 | 3802 => ValueKind::Json,
+        _ => ValueKind::Other,
+    };
+    (kind, Layout::Plain)
+}
+
+/// Result format codes of a Bind (or none: the RowDescription's own).
+#[derive(Clone, Debug, Default)]
+pub(super) struct Formats(Option<Bytes>);
+
+impl Formats {
+    fn binary(&self, i: usize, described: u16) -> bool {
+        let Some(codes) = &self.0 else {
+            return described == 1;
+        };
+        let n = codes.len() / 2;
+        let at = if n == 1 { 0 } else { i };
+        n != 0 && codes.get(at * 2..at * 2 + 2) == Some(&[0, 1][..])
+    }
+}
+
+/// A message sent to the server that awaits an answer.
+#[derive(Debug)]
+enum Req {
+    Parse(Bytes),
+    Bind {
+        portal: Bytes,
+        statement: Bytes,
+        formats: Formats,
+    },
+    Describe(Target, Bytes),
+    Execute(Bytes),
+    Close(Target, Bytes),
+    Sync,
+    Query,
+    FunctionCall,
+}
+
+/// Pairs the server's answers with what was sent (see the module docs).
+#[derive(Debug, Default)]
+pub(super) struct Tracker {
+    pending: VecDeque<Req>,
+    statements: HashMap<Bytes, Option<Arc<[Field]>>>,
+    portals: HashMap<Bytes, Option<Arc<Plan>>>,
+    /// The columns of the result being streamed.
+    pub current: Option<Arc<Plan>>,
+    /// `Some(binary)` while COPY OUT data flows.
+    pub copy: Option<bool>,
+}
+
+fn bound<V>(map: &mut HashMap<Bytes, V>, key: Bytes, value: V) {
+    if map.len() >= MAX_NAMED && !map.contains_key(&key) {
+        // Forgotten names fail closed: their rows are sent as NULLs.
+        map.clear();
+    }
+    map.insert(key, value);
+}
+
+impl Tracker {
+    /// Records frontend frames queued for the server (whole frames, as sent).
+    pub fn sent(&mut self, mut bytes: &[u8]) -> Result<(), PgError> {
+        while let Some(&[tag, a, b, c, d]) = bytes.get(..5) {
+            let len = u32::from_be_bytes([a, b, c, d]) as usize;
+            let Some(body) = bytes.get(5..1 + len) else {
+                break;
+            };
+            bytes = bytes.get(1 + len..).unwrap_or_default();
+            let req = match tag {
+                b'Q' => Req::Query,
+                b'F' => Req::FunctionCall,
+                b'S' => Req::Sync,
+                b'P' | b'B' | b'D' | b'E' | b'C' => {
+                    match FrontendMessage::parse(tag, body).map_err(|_| PgError::Malformed {
+                        side: Side::Client,
+                        tag: Tag(tag),
+                        what: "message to the server does not parse",
+                    })? {
+                        FrontendMessage::Parse { statement, .. } => {
+                            Req::Parse(Bytes::copy_from_slice(statement))
+                        }
+                        FrontendMessage::Bind(b) => Req::Bind {
+                            portal: Bytes::copy_from_slice(b.portal),
+                            statement: Bytes::copy_from_slice(b.statement),
+                            formats: Formats(Some(Bytes::copy_from_slice(b.result_formats()))),
+                        },
+                        FrontendMessage::Describe { target, name } => {
+                            Req::Describe(target, Bytes::copy_from_slice(name))
+                        }
+                        FrontendMessage::Execute { portal, .. } => {
+                            Req::Execute(Bytes::copy_from_slice(portal))
+                        }
+                        FrontendMessage::Close { target, name } => {
+                            Req::Close(target, Bytes::copy_from_slice(name))
+                        }
+                        _ => continue,
+                    }
+                }
+                _ => continue,
+            };
+            if self.pending.len() >= MAX_PENDING {
+                return Err(PgError::MaskingBacklog { max: MAX_PENDING });
+            }
+            self.pending.push_back(req);
+        }
+        Ok(())
+    }
+
+    /// Whether a statement's description is known (a Bind of it can be planned).
+    pub fn on_parse_complete(&mut self) {
+        if let Some(Req::Parse(name)) = self.front_is(|r| matches!(r, Req::Parse(_))) {
+            bound(&mut self.statements, name, None);
+        }
+    }
+
+    pub fn on_bind_complete(&mut self, maskers: &[Arc<Masker>]) {
+        if let Some(Req::Bind {
+            portal,
+            statement,
+            formats,
+        }) = self.front_is(|r| matches!(r, Req::Bind { .. }))
+        {
+            let plan = self
+                .statements
+                .get(&statement)
+                .and_then(Option::as_ref)
+                .map(|f| Arc::new(Plan::new(f, &formats, maskers)));
+            bound(&mut self.portals, portal, plan);
+        }
+    }
+
+    pub fn on_close_complete(&mut self) {
+        if let Some(Req::Close(target, name)) = self.front_is(|r| matches!(r, Req::Close(..))) {
+            match target {
+                Target::Statement => self.statements.remove(&name),
+                Target::Portal => self.portals.remove(&name).map(|_| None),
+            };
+        }
+    }
+
+    /// A RowDescription arrived with these fields (lineage resolved): it describes a
+    /// statement (for later Binds), or the rows that follow it.
+    pub fn on_row_description(&mut self, fields: Vec<Field>, maskers: &[Arc<Masker>]) {
+        match self.pending.front() {
+            Some(Req::Describe(Target::Statement, _)) => {
+                if let Some(Req::Describe(_, name)) = self.pending.pop_front() {
+                    bound(&mut self.statements, name, Some(fields.into()));
+                }
+            }
+            Some(Req::Describe(Target::Portal, _)) => {
+                let plan = Arc::new(Plan::new(&fields, &Formats::default(), maskers));
+                if let Some(Req::Describe(_, name)) = self.pending.pop_front() {
+                    bound(&mut self.portals, name, Some(Arc::clone(&plan)));
+                }
+                self.current = Some(plan);
+            }
+            Some(Req::Query) => {
+                self.current = Some(Arc::new(Plan::new(&fields, &Formats::default(), maskers)));
+            }
+            // Not asked for (a confused conversation): its rows find no plan and go NULL.
+            _ => {}
+        }
+    }
+
+    /// NoData: a Describe with no rows.
+    pub fn on_no_data(&mut self) {
+        self.front_is(|r| matches!(r, Req::Describe(..)));
+    }
+
+    /// The plan for a DataRow: the current result's, else the executing portal's.
+    pub fn plan_for_row(&mut self) -> Option<Arc<Plan>> {
+        if self.current.is_none()
+            && let Some(Req::Execute(portal)) = self.pending.front()
+        {
+            self.current = self.portals.get(portal).cloned().flatten();
+        }
+        self.current.clone()
+    }
+
+    /// CommandComplete, EmptyQueryResponse, PortalSuspended: the result is over.
+    pub fn on_result_end(&mut self) {
+        self.current = None;
+        self.copy = None;
+        self.front_is(|r| matches!(r, Req::Execute(_)));
+    }
+
+    /// ErrorResponse: the result is over; in the extended protocol the server skips to the
+    /// next Sync.
+    pub fn on_error(&mut self) {
+        self.current = None;
+        self.copy = None;
+        while let Some(front) = self.pending.front() {
+            if matches!(front, Req::Sync | Req::Query | Req::FunctionCall) {
+                break;
+            }
+            self.pending.pop_front();
+        }
+    }
+
+    /// ReadyForQuery: answers the first Sync, Query or FunctionCall.
+    pub fn on_ready(&mut self) {
+        self.current = None;
+        self.copy = None;
+        while let Some(r) = self.pending.pop_front() {
+            if matches!(r, Req::Sync | Req::Query | Req::FunctionCall) {
+                break;
+            }
+        }
+    }
+
+    /// Pops the front request if it is of the expected kind.
+    fn front_is(&mut self, want: impl Fn(&Req) -> bool) -> Option<Req> {
+        if self.pending.front().is_some_and(want) {
+            self.pending.pop_front()
+        } else {
+            None
+        }
+    }
+}

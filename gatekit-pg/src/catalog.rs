@@ -1,0 +1,167 @@
+//! Column lineage lookups: one catalog connection per upstream database, opened lazily
+//! with the held credential, and a [`ColumnCache`] in front of it.
+//!
+//! Sessions read the cache themselves (a result whose columns are all cached costs no
+//! event and no round trip); only misses reach [`Catalog::lookup`]. Lookups for one
+//! database share its connection one at a time; a broken connection is dropped and opened
+//! again by the next lookup.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use gatekit_core::pg::{ColumnCache, ColumnKey, QualifiedColumn, SessionConfig, UpstreamTls};
+use tokio_postgres::config::SslMode;
+use tokio_postgres::{Client, NoTls};
+
+use crate::tls::PostgresTls;
+
+/// The names behind (table OID, attribute number) pairs.
+const LOOKUP: &str = "SELECT k.oid, k.attnum, n.nspname::text, c.relname::text, a.attname::text \
+     FROM unnest($1::oid[], $2::int2[]) AS k(oid, attnum) \
+     JOIN pg_catalog.pg_attribute a ON a.attrelid = k.oid AND a.attnum = k.attnum \
+     JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace";
+
+/// Distinct databases a target's catalog keeps caches and connections for, at most.
+const MAX_DATABASES: usize = 64;
+
+type Conn = Arc<tokio::sync::Mutex<Option<Client>>>;
+
+/// The catalog side of one target.
+pub(crate) struct Catalog {
+    upstream: String,
+    tls: Option<PostgresTls>,
+    timeout: Duration,
+    databases: Mutex<HashMap<String, (Arc<ColumnCache>, Conn)>>,
+}
+
+impl Catalog {
+    pub(crate) fn new(upstream: String, tls: Option<PostgresTls>, timeout: Duration) -> Self {
+        Catalog {
+            upstream,
+            tls,
+            timeout,
+            databases: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn entry(&self, database: &str) -> (Arc<ColumnCache>, Conn) {
+        let mut map = self
+            .databases
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((cache, conn)) = map.get(database) {
+            return (Arc::clone(cache), Arc::clone(conn));
+        }
+        if map.len() >= MAX_DATABASES {
+            map.clear();
+        }
+        let made = (Arc::new(ColumnCache::default()), Conn::default());
+        map.insert(
+            database.to_owned(),
+            (Arc::clone(&made.0), Arc::clone(&made.1)),
+        );
+        made
+    }
+
+    /// The cache of `database`'s column names.
+    pub(crate) fn cache(&self, database: &str) -> Arc<ColumnCache> {
+        self.entry(database).0
+    }
+
+    /// Looks `keys` up in `database`'s catalog.
+    pub(crate) async fn lookup(
+        &self,
+        session: &SessionConfig,
+        database: &str,
+        keys: &[ColumnKey],
+    ) -> Result<Vec<(ColumnKey, QualifiedColumn)>, String> {
+        let (_, conn) = self.entry(database);
+        let mut guard = conn.lock().await;
+        let work = async {
+            if guard.as_ref().is_none_or(Client::is_closed) {
+                *guard = Some(self.connect(session, database).await?);
+            }
+            let Some(client) = guard.as_ref() else {
+                return Err("no catalog connection".to_owned());
+            };
+            let oids: Vec<u32> = keys.iter().map(|k| k.table_oid).collect();
+            let attnums: Vec<i16> = keys.iter().map(|k| k.column).collect();
+            let rows = client
+                .query(LOOKUP, &[&oids, &attnums])
+                .await
+                .map_err(|e| e.to_string())?;
+            rows.iter()
+                .map(|r| {
+                    let key = ColumnKey {
+                        table_oid: r.try_get(0).map_err(|e| e.to_string())?,
+                        column: r.try_get(1).map_err(|e| e.to_string())?,
+                    };
+                    let get = |i| r.try_get::<_, String>(i).map_err(|e| e.to_string());
+                    Ok((key, QualifiedColumn::new(&get(2)?, &get(3)?, &get(4)?)))
+                })
+                .collect()
+        };
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(Ok(found)) => Ok(found),
+            Ok(Err(e)) => {
+                *guard = None;
+                Err(e)
+            }
+            Err(_) => {
+                *guard = None;
+                Err("catalog lookup timed out".to_owned())
+            }
+        }
+    }
+
+    async fn connect(&self, session: &SessionConfig, database: &str) -> Result<Client, String> {
+        let (host, port) = self
+            .upstream
+            .rsplit_once(':')
+            .ok_or_else(|| format!("upstream `{}` is not HOST:PORT", self.upstream))?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("upstream `{}` has a bad port", self.upstream))?;
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host(host.trim_start_matches('[').trim_end_matches(']'))
+            .port(port)
+            .user(&session.upstream_user)
+            .dbname(database)
+            .application_name("gatekit catalog")
+            .connect_timeout(self.timeout);
+        if let Some(pw) = &session.upstream_password {
+            config.password(pw.reveal());
+        }
+        let target = session.target.clone();
+        let on_end = move |r: Result<(), tokio_postgres::Error>| {
+            if let Err(e) = r {
+                tracing::warn!(target = %target, error = %e, "catalog connection ended");
+            }
+        };
+        match (&self.tls, session.upstream_tls) {
+            (Some(tls), mode) if mode != UpstreamTls::Disable => {
+                config.ssl_mode(if mode == UpstreamTls::Prefer {
+                    SslMode::Prefer
+                } else {
+                    SslMode::Require
+                });
+                let (client, connection) = config
+                    .connect(tls.clone())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tokio::spawn(async move { on_end(connection.await) });
+                Ok(client)
+            }
+            _ => {
+                config.ssl_mode(SslMode::Disable);
+                let (client, connection) =
+                    config.connect(NoTls).await.map_err(|e| e.to_string())?;
+                tokio::spawn(async move { on_end(connection.await) });
+                Ok(client)
+            }
+        }
+    }
+}

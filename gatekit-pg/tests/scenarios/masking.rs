@@ -1,0 +1,124 @@
+//! Masking through the gateway against the real server: psql, tokio-postgres in binary
+//! format, COPY, errors, and an exempt session.
+
+use std::sync::Arc;
+
+use gatekit_core::mask::{MaskSpec, Masker};
+
+use crate::support::cluster::Cluster;
+use crate::support::{ALICE_TOKEN, CAROL_TOKEN, GwOptions, gateway, psql};
+
+fn pii() -> Arc<Masker> {
+    let mut spec = MaskSpec::new("pii", ["credit_card", "email", "us_ssn"]);
+    spec.columns = vec!["ssn".into(), "*card*".into()];
+    Arc::new(Masker::compile(&spec, &[]).unwrap())
+}
+
+async fn one(port: u16, token: &str, user: &str, sql: &str) -> (String, String) {
+    let (ok, out, err) = psql(port, "require", token, user, &["-c", sql]).await;
+    assert!(ok, "{sql}: {err}");
+    (out.trim().to_owned(), err)
+}
+
+pub async fn masking_end_to_end(cluster: &Cluster) {
+    let gw = gateway(
+        &cluster.addr(),
+        GwOptions {
+            mask: Some(pii()),
+            ..GwOptions::default()
+        },
+    )
+    .await;
+    let port = gw.port;
+    let q = |sql: &'static str| one(port, ALICE_TOKEN, "alice", sql);
+
+    let (out, _) = q("SELECT * FROM customers WHERE id <= 2 ORDER BY id").await;
+    assert_eq!(
+        out,
+        "1|[REDACTED:email]|[REDACTED:column]||[REDACTED:column]\n\
+         2|[REDACTED:email]|[REDACTED:column]||[REDACTED:column]"
+    );
+    // Aliases, subqueries and views keep the real column's rule.
+    let (out, _) = q("SELECT ssn AS x FROM customers WHERE id = 1").await;
+    assert_eq!(out, "[REDACTED:column]");
+    let (out, _) = q("SELECT * FROM (SELECT ssn FROM customers) s LIMIT 1").await;
+    assert_eq!(out, "[REDACTED:column]");
+    let (out, _) = q("SELECT ssn FROM customer_contacts WHERE id = 1").await;
+    assert_eq!(out, "[REDACTED:column]");
+    // An expression is caught by the detectors.
+    let (out, _) = q("SELECT ssn || '' FROM customers WHERE id = 1").await;
+    assert_eq!(out, "[REDACTED:us_ssn]");
+    // An integer column cannot hold the mask: NULL, and one notice for the statement.
+    let (out, err) = q("SELECT card_no FROM customers WHERE id <= 3").await;
+    assert_eq!(out, "", "NULLs");
+    assert_eq!(err.matches("NOTICE").count(), 1, "{err}");
+    assert!(err.contains("public.customers.card_no"), "{err}");
+
+    // COPY out.
+    let (out, _) = q("\\copy customers TO STDOUT").await;
+    assert_eq!(out.lines().count(), 1000);
+    assert!(
+        !out.contains("@example.com") && !out.contains("234-56-"),
+        "{out:.300}"
+    );
+    assert!(!out.contains("4111"), "{out:.300}");
+    // A unique violation echoes the value; the detail is masked.
+    let (ok, _, err) = psql(
+        port,
+        "require",
+        ALICE_TOKEN,
+        "alice",
+        &["-c", "INSERT INTO contacts VALUES ('jane@example.com')"],
+    )
+    .await;
+    assert!(!ok);
+    assert!(
+        err.contains("Key (email)=([REDACTED:email]) already exists."),
+        "{err}"
+    );
+    assert!(!err.contains("jane@example.com"), "{err}");
+
+    // tokio-postgres asks for binary results of a prepared statement; the gateway takes
+    // its token in plaintext on loopback where allowed.
+    let plain = gateway(
+        &cluster.addr(),
+        GwOptions {
+            mask: Some(pii()),
+            client_tls: false,
+            plaintext: true,
+            ..GwOptions::default()
+        },
+    )
+    .await;
+    let (client, conn) = tokio_postgres::connect(
+        &format!(
+            "host=127.0.0.1 port={} user=alice password={ALICE_TOKEN} dbname=shop sslmode=disable",
+            plain.port
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let row = client
+        .query_one(
+            "SELECT email, ssn, id, card_no FROM customers WHERE id = $1",
+            &[&7i32],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "[REDACTED:email]");
+    assert_eq!(row.get::<_, String>(1), "[REDACTED:column]");
+    assert_eq!(row.get::<_, i32>(2), 7);
+    assert_eq!(row.get::<_, Option<i64>>(3), None);
+
+    // An exempt session sees the raw values.
+    let (out, _) = one(
+        port,
+        CAROL_TOKEN,
+        "carol",
+        "SELECT email, ssn, card_no FROM customers WHERE id = 1",
+    )
+    .await;
+    assert_eq!(out, "user1@example.com|234-56-0001|4111111111111111");
+}
