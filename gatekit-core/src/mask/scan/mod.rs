@@ -362,12 +362,20 @@ impl Scanner {
                     end += 1;
                 }
                 // Every numeric shape needs seven digits in a row or a separator after its
-                // first run; most runs in text (`01T`, `55ms`, hex ids) have neither.
+                // first run and, but for a country code `1`, a digit after that separator;
+                // most runs in text (`01T`, `55ms`, `=200 `, hex ids) have neither. After a
+                // capital the run may be an IBAN's check digits.
                 let next = bytes.get(end).copied();
-                let worth = end - i >= 7
-                    || matches!(next, Some(b' ' | b'-' | b'.') | None)
-                    || h.before(i).is_some_and(|b| b.is_ascii_uppercase());
-                if worth && !h.before(i).is_some_and(|b| b.is_ascii_digit()) {
+                let prev = h.before(i);
+                let shaped = match next {
+                    None => true,
+                    Some(b' ' | b'-' | b'.') => {
+                        end - i == 1 || bytes.get(end + 1).is_none_or(u8::is_ascii_digit)
+                    }
+                    Some(_) => false,
+                };
+                let worth = shaped || end - i >= 7 || prev.is_some_and(|b| b.is_ascii_uppercase());
+                if worth && !prev.is_some_and(|b| b.is_ascii_digit()) {
                     self.digit_run(h, i, end - i, sink);
                 }
                 i = end;

@@ -229,3 +229,27 @@ fn masked_output_masks_to_itself() {
         assert_eq!(m.mask(&once).as_ref(), once.as_slice(), "{input:?}");
     }
 }
+
+#[test]
+fn short_digit_runs_anchor_values_only_with_a_separated_digit_after_them() {
+    let m = compile(&MaskSpec::new("p", BUILT_IN_DETECTORS.iter().copied()), &[]);
+    // Padding past the short-input size runs both scanning paths.
+    let pad = " status=200 dur=12ms bytes=4567 at 12:34:56".repeat(3);
+    for (value, detector) in [
+        ("1 (415) 555-2671", "phone"),
+        ("1 415 555 2671", "phone"),
+        ("234-56-7890", "us_ssn"),
+        ("192.168.1.20", "ipv4"),
+        ("4111 1111 1111 1111", "credit_card"),
+        ("020 7946 0958", "phone"),
+    ] {
+        for text in [format!("x {value} y"), format!("x {value} y{pad}")] {
+            let found = m.find(text.as_bytes());
+            let spans: Vec<_> = found
+                .iter()
+                .map(|f| (f.detector, &text[f.start..f.end]))
+                .collect();
+            assert_eq!(spans, [(detector, value)], "{text:?}");
+        }
+    }
+}
