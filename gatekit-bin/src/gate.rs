@@ -18,14 +18,28 @@ use crate::audit_log::AuditLog;
 use crate::engine::Engine;
 use crate::jwks::JwksSource;
 use crate::live::LiveSessions;
+use crate::metrics::Metrics;
+use crate::notify::Notifier;
 use crate::reviews::{Held, Outcome, Reviews};
+use crate::swap::Swap;
+
+/// What a `SIGHUP` replaces: the policy, the classifiers and the masking profiles.
+pub struct Rules {
+    /// The compiled policy and classifiers.
+    pub engine: Engine,
+    /// Every `[[mask]]` profile, compiled, by name.
+    pub masks: HashMap<String, Arc<Masker>>,
+    /// Counts reloads, so sessions drop classifications cached under older rules.
+    pub generation: u64,
+}
 
 /// Verifier, keys, policy and trail, shared by every listener of one `serve`.
 pub struct Shared {
-    /// The compiled policy and classifiers.
-    pub engine: Engine,
-    /// Token checks (issuer, audience, revocations).
-    pub verifier: Verifier,
+    /// Policy, classifiers and masking profiles; replaced whole on `SIGHUP`.
+    pub rules: Swap<Rules>,
+    /// Token checks (issuer, audience, revocations); replaced when the revoked-tokens file
+    /// changes.
+    pub verifier: Swap<Verifier>,
     /// The keys tokens are verified with.
     pub keys: JwksSource,
     /// The audit trail.
@@ -34,8 +48,10 @@ pub struct Shared {
     pub reviews: Reviews,
     /// This replica's live sessions.
     pub live: LiveSessions,
-    /// Every `[[mask]]` profile, compiled, by name.
-    pub masks: HashMap<String, Arc<Masker>>,
+    /// Counters and histograms for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// Webhook notifications.
+    pub notifier: Notifier,
 }
 
 /// One target's gate.
@@ -62,6 +78,8 @@ struct Counters {
 struct SqlState {
     search_path: Vec<String>,
     cache: ClassifierCache,
+    /// The [`Rules::generation`] the cache was filled under.
+    generation: u64,
 }
 
 /// Statements cached per session, and the longest statement cached.
@@ -91,6 +109,7 @@ impl TargetGate {
             sql: Mutex::new(SqlState {
                 search_path: Vec::new(),
                 cache: ClassifierCache::new(CACHE_ENTRIES, CACHE_STATEMENT_BYTES),
+                generation: 0,
             }),
             held: Mutex::new(None),
         });
@@ -101,10 +120,12 @@ impl TargetGate {
 
 impl Gate for TargetGate {
     fn maskers(&self, session: &SessionInfo) -> Vec<Arc<Masker>> {
-        let policy = self.shared.engine.policy();
-        let maskers: Vec<Arc<Masker>> = policy
+        let rules = self.shared.rules.load();
+        let maskers: Vec<Arc<Masker>> = rules
+            .engine
+            .policy()
             .mask_profiles(&session.identity, &self.target)
-            .filter_map(|name| self.shared.masks.get(name).cloned())
+            .filter_map(|name| rules.masks.get(name).cloned())
             .collect();
         tracing::debug!(session = %session.id, profiles = ?maskers.iter().map(|m| m.profile()).collect::<Vec<_>>(), "masking");
         maskers
@@ -115,7 +136,7 @@ impl Gate for TargetGate {
         let identity = match self
             .shared
             .keys
-            .verify(&self.shared.verifier, attempt.token, now)
+            .verify(&self.shared.verifier.load(), attempt.token, now)
             .await
         {
             Ok(identity) => identity,
@@ -124,7 +145,13 @@ impl Gate for TargetGate {
                 return Err(LoginRefusal::InvalidToken(e.to_string()));
             }
         };
-        let admission = self.shared.engine.policy().admit(&identity, attempt.target);
+        let admission = self
+            .shared
+            .rules
+            .load()
+            .engine
+            .policy()
+            .admit(&identity, attempt.target);
         if admission.verdict == Verdict::Deny {
             tracing::info!(target_name = %self.target, user = %identity.subject, reason = %admission.reason, "session refused");
             return Err(LoginRefusal::NotAdmitted(admission.reason.to_string()));
@@ -139,11 +166,19 @@ impl Gate for TargetGate {
     ) -> gatekit_pg::Decision {
         let started = std::time::Instant::now();
         let now = Timestamp::now();
-        let engine = &self.shared.engine;
+        let rules = self.shared.rules.load();
+        let engine = &rules.engine;
         let state = self.counters(session);
         let analysis = {
             let mut sql = state.sql.lock().unwrap_or_else(PoisonError::into_inner);
-            let SqlState { search_path, cache } = &mut *sql;
+            if sql.generation != rules.generation {
+                // Classifications cached under older rules (`sql_admin_functions`) go.
+                sql.cache = ClassifierCache::new(CACHE_ENTRIES, CACHE_STATEMENT_BYTES);
+                sql.generation = rules.generation;
+            }
+            let SqlState {
+                search_path, cache, ..
+            } = &mut *sql;
             cache.get_or_classify(engine.sql(), &statement.sql, &SqlContext { search_path })
         };
         let classification = analysis.classification();
@@ -226,6 +261,10 @@ impl Gate for TargetGate {
                 reason: "the audit trail cannot be written".into(),
             };
         }
+        self.shared
+            .metrics
+            .decision(verdict, decision.rule.as_deref());
+        self.shared.metrics.decision_latency(started.elapsed());
         if let Some(approval) = held {
             let hold = gatekit_pg::Decision::Hold {
                 approval: approval.id.clone(),
@@ -321,6 +360,9 @@ impl Gate for TargetGate {
     async fn session_started(&self, session: &SessionInfo) {
         let counters = self.counters(session);
         self.shared
+            .metrics
+            .session_started(self.protocol, &self.target);
+        self.shared
             .live
             .register(
                 &session.id,
@@ -346,6 +388,12 @@ impl Gate for TargetGate {
     async fn session_ended(&self, session: &SessionInfo, end: &SessionEnd) {
         let counters = self.counters(session);
         self.shared.live.unregister(&session.id).await;
+        self.shared
+            .metrics
+            .session_ended(self.protocol, &self.target);
+        if end.error.as_ref().is_some_and(is_upstream_failure) {
+            self.shared.metrics.upstream_error(&self.target);
+        }
         self.sessions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -366,4 +414,22 @@ impl Gate for TargetGate {
             tracing::error!(error = %e, session = %session.id, "cannot record session end");
         }
     }
+}
+
+/// Whether a session ended because of its upstream (for the `upstream_errors` metric).
+fn is_upstream_failure(e: &gatekit_core::pg::PgError) -> bool {
+    use gatekit_core::pg::{PgError, Side};
+    matches!(
+        e,
+        PgError::UpstreamConnect { .. }
+            | PgError::UpstreamLogin { .. }
+            | PgError::UpstreamDataAfterSsl
+            | PgError::UpstreamTlsRefused
+            | PgError::UpstreamAuthUnsupported { .. }
+            | PgError::UpstreamPasswordMissing
+            | PgError::UpstreamScram { .. }
+            | PgError::UnexpectedEof {
+                side: Side::Upstream
+            }
+    )
 }

@@ -17,5 +17,7 @@ pub mod live;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod reload;
 pub mod reviews;
 pub mod state;
+pub mod swap;

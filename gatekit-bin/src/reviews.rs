@@ -18,6 +18,7 @@ use gatekit_core::{Classification, Identity, Protocol};
 use jiff::{SignedDuration, Timestamp};
 
 use crate::audit_log::AuditLog;
+use crate::notify::{Notice, Notifier};
 use crate::state::{StateError, StateStore};
 
 /// The longest single wait on the store before the deadline is checked again.
@@ -28,6 +29,7 @@ pub struct Reviews {
     store: Arc<dyn StateStore>,
     audit: AuditLog,
     timeout: SignedDuration,
+    notifier: Notifier,
 }
 
 /// A command the policy sent to review, and where it stands.
@@ -117,7 +119,14 @@ impl Reviews {
             store,
             audit,
             timeout,
+            notifier: Notifier::disabled(),
         }
+    }
+
+    /// Announces new pending approvals, expiries and withdrawals through `notifier`.
+    pub fn with_notifier(mut self, notifier: Notifier) -> Self {
+        self.notifier = notifier;
+        self
     }
 
     /// The store behind the queue.
@@ -167,6 +176,8 @@ impl Reviews {
         self.store.create_approval(&approval).await?;
         self.record(&approval, ApprovalState::Pending, None, Some(session))
             .await;
+        self.notifier
+            .notify(Notice::ApprovalPending((&approval).into()));
         Ok(Held::Pending(Box::new(approval)))
     }
 
@@ -234,6 +245,7 @@ impl Reviews {
             Ok(a) if a.status == Status::Cancelled => {
                 self.record(&a, ApprovalState::Cancelled, None, Some(session))
                     .await;
+                self.notifier.notify(Notice::ApprovalDecided((&a).into()));
             }
             Ok(_) => {}
             Err(e) => {
@@ -248,6 +260,7 @@ impl Reviews {
         let expired = self.store.expire_due(Timestamp::now()).await?;
         for a in &expired {
             self.record(a, ApprovalState::Expired, None, None).await;
+            self.notifier.notify(Notice::ApprovalDecided(a.into()));
         }
         Ok(expired.len())
     }
@@ -258,6 +271,7 @@ impl Reviews {
                 for a in &expired {
                     let s = (a.id == approval.id).then_some(session);
                     self.record(a, ApprovalState::Expired, None, s).await;
+                    self.notifier.notify(Notice::ApprovalDecided(a.into()));
                 }
             }
             Err(e) => return Outcome::Failed(e.to_string()),

@@ -11,13 +11,14 @@ use gatekit_bin::api::{ApiServer, ApiState};
 use gatekit_bin::audit_log::{AuditLog, AuditLogConfig};
 use gatekit_bin::config::Config;
 use gatekit_bin::engine::Engine;
-use gatekit_bin::gate::Shared;
+use gatekit_bin::gate::{Rules, Shared};
 use gatekit_bin::jwks::JwksSource;
 use gatekit_bin::live::LiveSessions;
 use gatekit_bin::metrics::Metrics;
 use gatekit_bin::notify::Notifier;
 use gatekit_bin::reviews::Reviews;
 use gatekit_bin::state::{LiveSession, MemoryStore, StateStore};
+use gatekit_bin::swap::Swap;
 use gatekit_core::approval::{Approval, NewApproval, Status};
 use gatekit_core::identity::{Hs256Secret, KeySet, MintClaims, mint_hs256};
 use gatekit_core::policy::{Decision, Verdict};
@@ -68,20 +69,26 @@ admin_groups = ["security"]
             .with_hs256_secret(Hs256Secret::new(SECRET.as_bytes().to_vec()).unwrap());
         let audit = AuditLog::open(AuditLogConfig::new(dir.path().join("audit"))).unwrap();
         let store = Arc::new(MemoryStore::new());
+        let metrics = Arc::new(Metrics::new());
         let shared = Arc::new(Shared {
-            engine: Engine::from_config(&config).unwrap(),
-            verifier: gatekit_bin::identity::verifier(&config).unwrap(),
+            rules: Swap::new(Rules {
+                engine: Engine::from_config(&config).unwrap(),
+                masks: Default::default(),
+                generation: 0,
+            }),
+            verifier: Swap::new(gatekit_bin::identity::verifier(&config).unwrap()),
             keys,
             audit: audit.clone(),
             reviews: Reviews::new(store.clone(), audit.clone(), SignedDuration::from_mins(15)),
             live: LiveSessions::new(store.clone(), "replica-test".into()),
-            masks: Default::default(),
+            metrics: Arc::clone(&metrics),
+            notifier: Notifier::disabled(),
         });
         let ready = Arc::new(AtomicBool::new(true));
         let state = Arc::new(ApiState {
             shared,
             store: store.clone(),
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             notifier: Notifier::disabled(),
             admin_groups: config.api.as_ref().unwrap().admin_groups.clone(),
             listeners_ready: Arc::clone(&ready),

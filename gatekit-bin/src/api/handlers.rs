@@ -192,7 +192,7 @@ impl ApiState {
             .ok_or(ApiError::NoToken)?;
         self.shared
             .keys
-            .verify(&self.shared.verifier, token, Timestamp::now())
+            .verify(&self.shared.verifier.load(), token, Timestamp::now())
             .await
             .map_err(|e| ApiError::BadToken(e.to_string()))
     }

@@ -9,21 +9,22 @@ use std::process::ExitCode;
 use anyhow::Context;
 use gatekit_core::Protocol;
 use gatekit_core::audit::{AuditEvent, ChainKey, ConfigReloadEvent};
-use sha2::Digest;
 
 use std::sync::Arc;
 
 use gatekit_core::pg::{Password, SessionConfig, UpstreamTls};
-use gatekit_pg::{PgGateway, PgGatewayConfig};
+use gatekit_pg::PgGatewayConfig;
 
 use crate::audit_log::{AuditLog, AuditLogConfig};
 use crate::config::resolve::{ServeResources, TargetResources};
 use crate::config::{Config, TargetConfig};
 use crate::engine::Engine;
-use crate::gate::{Shared, TargetGate};
+use crate::gate::{Rules, Shared};
 use crate::jwks::JwksSource;
 use crate::live::LiveSessions;
+use crate::reload::{self, PgListeners, PgTarget};
 use crate::reviews::Reviews;
+use crate::swap::{FileWatch, Swap};
 
 /// Arguments of `gatekit serve`.
 #[derive(Debug, clap::Args)]
@@ -84,17 +85,26 @@ pub async fn serve(
         );
     }
     let verifier = crate::identity::verifier(config)?;
-    let pg_configs = config
+    let (table, config_digest) = reload::read_table(path)?;
+    let mut targets = Vec::new();
+    for (t, r) in config
         .targets
         .iter()
         .map(|t| t.get_ref())
         .zip(&resources.targets)
         .filter(|(t, _)| t.protocol == Protocol::Postgres)
-        .map(|(t, r)| pg_gateway_config(config, t, r))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let config_digest = hex::encode(sha2::Sha256::digest(
-        std::fs::read(path).context("re-reading the config")?,
-    ));
+    {
+        let name = t.name.get_ref().clone();
+        targets.push(PgTarget {
+            fingerprint: reload::fingerprint(
+                &table,
+                &name,
+                r.credential.as_ref().map(|c| c.expose()),
+            ),
+            config: pg_gateway_config(config, t, r)?,
+            name,
+        });
+    }
     tracing::info!(origin = %keys.origin(), keys = keys.keys().usable_keys(), "identity keys loaded");
     let mut audit_config = AuditLogConfig::new(config.audit_dir());
     audit_config.sync = config.audit.sync;
@@ -117,25 +127,7 @@ pub async fn serve(
     let review_timeout =
         gatekit_core::policy::parse_duration(config.policy.review_timeout.get_ref())
             .context("policy.review_timeout")?;
-    let reviews = Reviews::new(Arc::clone(&store), audit.clone(), review_timeout);
-    let replica = crate::reviews::random_id().context("replica id")?;
-    let live = LiveSessions::new(Arc::clone(&store), replica);
-    let shared = Arc::new(Shared {
-        engine,
-        verifier,
-        keys,
-        audit: audit.clone(),
-        reviews,
-        live,
-        masks,
-    });
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let background = {
-        let (shared, stop) = (Arc::clone(&shared), stop_rx.clone());
-        tokio::spawn(async move { shared.live.run(Some(&shared.reviews), stop).await })
-    };
     let metrics = Arc::new(crate::metrics::Metrics::new());
-    let listeners_ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (notifier, notify_task) = crate::notify::Notifier::start(
         crate::notify::webhooks(config, &resources.notify_urls)?,
         crate::notify::NotifyOptions {
@@ -143,6 +135,30 @@ pub async fn serve(
             ..Default::default()
         },
     )?;
+    let reviews = Reviews::new(Arc::clone(&store), audit.clone(), review_timeout)
+        .with_notifier(notifier.clone());
+    let replica = crate::reviews::random_id().context("replica id")?;
+    let live = LiveSessions::new(Arc::clone(&store), replica);
+    let shared = Arc::new(Shared {
+        rules: Swap::new(Rules {
+            engine,
+            masks,
+            generation: 0,
+        }),
+        verifier: Swap::new(verifier),
+        keys,
+        audit: audit.clone(),
+        reviews,
+        live,
+        metrics: Arc::clone(&metrics),
+        notifier: notifier.clone(),
+    });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let background = {
+        let (shared, stop) = (Arc::clone(&shared), stop_rx.clone());
+        tokio::spawn(async move { shared.live.run(Some(&shared.reviews), stop).await })
+    };
+    let listeners_ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let api_task = match &config.api {
         Some(api) => {
             let state = Arc::new(crate::api::ApiState {
@@ -157,42 +173,68 @@ pub async fn serve(
         }
         None => None,
     };
-    let mut listeners = tokio::task::JoinSet::new();
-    let mut bound = Vec::new();
-    for pg in pg_configs {
-        let name = pg.session.target.clone();
-        let gate = TargetGate::new(Arc::clone(&shared), &name, Protocol::Postgres);
-        let gateway = PgGateway::bind(pg, gate)
-            .await
-            .with_context(|| format!("target \"{name}\""))?;
-        bound.push(
-            gateway
-                .local_addr()
-                .with_context(|| format!("target \"{name}\""))?,
-        );
-        let mut stop = stop_rx.clone();
-        listeners.spawn(gateway.run(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        }));
-    }
+    let mut listeners = PgListeners::new(Arc::clone(&shared));
+    listeners.apply(targets).await?;
     listeners_ready.store(true, std::sync::atomic::Ordering::Release);
-    tracing::info!(
-        config = %path.display(),
-        rules = shared.engine.policy().rule_count(),
-        targets = shared.engine.policy().targets().len(),
-        audit = %config.audit_dir().display(),
-        "gatekit serving"
-    );
+    {
+        let rules = shared.rules.load();
+        tracing::info!(
+            config = %path.display(),
+            rules = rules.engine.policy().rule_count(),
+            targets = rules.engine.policy().targets().len(),
+            audit = %config.audit_dir().display(),
+            "gatekit serving"
+        );
+    }
+    let bound: Vec<SocketAddr> = listeners.addrs().into_iter().map(|(_, a)| a).collect();
     ready(&bound);
-    shutdown.await;
+
+    // Until shutdown: SIGHUP reloads the config, a change of the revoked-tokens file
+    // revokes at once.
+    let baseline = reload::Baseline::of(&table);
+    let mut hangup = hangup_signal();
+    let mut revoked = config
+        .identity
+        .revoked_file
+        .as_ref()
+        .map(|f| FileWatch::new(&config.path(f)));
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            () = recv_opt(&mut hangup) => {
+                tracing::info!(config = %path.display(), "SIGHUP: reloading the config");
+                let result = reload::reload(&shared, &mut listeners, &baseline, path, pg_gateway_config).await;
+                match &result {
+                    Ok(_) => tracing::info!("config reloaded"),
+                    Err(e) => tracing::error!(error = format!("{e:#}"), "config refused; the running config stays"),
+                }
+                reload::record(&shared, path, &result).await;
+                if result.is_ok() {
+                    // The revoked-tokens file may have moved.
+                    revoked = Config::load(path)
+                        .ok()
+                        .and_then(|c| c.identity.revoked_file.as_ref().map(|f| FileWatch::new(&c.path(f))));
+                }
+            }
+            () = next_change(&mut revoked) => {
+                let Some(watch) = &revoked else { continue };
+                match reload::reload_revocations(&shared, watch.path()) {
+                    Ok(ended) => tracing::info!(file = %watch.path().display(), sessions_ended = ended, "revoked tokens re-read"),
+                    Err(e) => tracing::error!(error = format!("{e:#}"), "revoked-tokens file unreadable; the previous list stays"),
+                }
+            }
+        }
+    }
     tracing::info!("shutting down: draining sessions");
     let _ = stop_tx.send(true);
-    while listeners.join_next().await.is_some() {}
+    listeners.stop_all().await;
     let _ = background.await;
     if let Some((_, task)) = api_task {
         let _ = task.await;
     }
     drop(notifier);
+    drop(listeners);
     if let Some(task) = notify_task {
         // Pending notices get a moment to go out.
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
@@ -201,6 +243,49 @@ pub async fn serve(
     let head = audit.close().await.context("closing the audit trail")?;
     tracing::info!(seq = head.seq, "audit trail closed");
     Ok(())
+}
+
+/// SIGHUP, where there is one.
+#[cfg(unix)]
+fn hangup_signal() -> Option<tokio::signal::unix::Signal> {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP; reloads need a restart");
+            None
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn hangup_signal() -> Option<()> {
+    None
+}
+
+#[cfg(unix)]
+async fn recv_opt(s: &mut Option<tokio::signal::unix::Signal>) {
+    match s {
+        Some(s) => {
+            if s.recv().await.is_none() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn recv_opt(_: &mut Option<()>) {
+    std::future::pending().await
+}
+
+/// Resolves when the watched file changes; never without one.
+async fn next_change(w: &mut Option<FileWatch>) {
+    match w {
+        Some(w) => w.next_change(std::time::Duration::from_secs(1)).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called (inside
