@@ -84,9 +84,50 @@ fn run_audit(a: &AuditCli) -> anyhow::Result<ExitCode> {
     };
     let config = gatekit_bin::config::Config::load(path)?;
     let key = config.audit_key()?;
+    let stored_head = match &a.args.command {
+        cmd::audit::AuditCommand::Verify(v) if !v.no_checkpoint => stored_audit_head(&config),
+        _ => None,
+    };
     cmd::audit::run(
         &a.args,
         &config.audit_dir(),
         key.as_ref().map(|k| k.expose()),
+        stored_head,
     )
+}
+
+/// The audit head the gateway checkpointed in the state store, when the store can be
+/// reached within a few seconds; a store that cannot is reported and skipped (the
+/// `audit.head` checkpoint still applies).
+fn stored_audit_head(
+    config: &gatekit_bin::config::Config,
+) -> Option<gatekit_core::audit::ChainHead> {
+    let read = async {
+        let location = config.state_location()?;
+        if let gatekit_bin::state::Location::Sqlite(path) = &location
+            && !path.exists()
+        {
+            return Ok(None);
+        }
+        let store = gatekit_bin::state::open(&location).await?;
+        anyhow::Ok(store.get_audit_head().await?)
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    let limit = std::time::Duration::from_secs(5);
+    match rt.block_on(async { tokio::time::timeout(limit, read).await }) {
+        Ok(Ok(head)) => head,
+        Ok(Err(e)) => {
+            eprintln!("gatekit: note: the state store's audit checkpoint was not checked: {e:#}");
+            None
+        }
+        Err(_) => {
+            eprintln!(
+                "gatekit: note: the state store did not answer in 5 s; its audit checkpoint was not checked"
+            );
+            None
+        }
+    }
 }

@@ -365,6 +365,22 @@ fn serve_writes_a_verifiable_trail_and_stops_on_sigterm() {
     let (code, out, err) = run(gatekit().args(["audit", "verify", "--config"]).arg(&config));
     assert_eq!(code, 0, "{out}{err}");
 
+    // Emptying the trail together with its audit.head is caught by the head the gateway
+    // checkpointed in the state store.
+    let head_file = dir.path().join("audit/audit.head");
+    let (saved_trail, saved_head) = (
+        std::fs::read(&trail).unwrap(),
+        std::fs::read(&head_file).unwrap(),
+    );
+    std::fs::write(&trail, "").unwrap();
+    std::fs::remove_file(&head_file).unwrap();
+    let (code, out, err) = run(gatekit().args(["audit", "verify", "--config"]).arg(&config));
+    assert_eq!(code, 1, "a wiped trail passes: {out}{err}");
+    std::fs::write(&trail, saved_trail).unwrap();
+    std::fs::write(&head_file, saved_head).unwrap();
+    let (code, out, err) = run(gatekit().args(["audit", "verify", "--config"]).arg(&config));
+    assert_eq!(code, 0, "{out}{err}");
+
     // Edit one byte of the trail: verify names the break and exits 1.
     let text = std::fs::read_to_string(&trail).unwrap();
     std::fs::write(&trail, text.replacen("config_reload", "config_reloaX", 1)).unwrap();

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use gatekit_core::audit::{AuditRecord, ChainKey, MAX_LINE_BYTES, Verdict};
+use gatekit_core::audit::{AuditRecord, ChainHead, ChainKey, MAX_LINE_BYTES, Verdict};
 
 use crate::audit_log::{
     FileHeadStore, Follower, HeadStore, LineEnd, TRAIL_FILE, last_lines, read_line, trail_files,
@@ -99,10 +99,25 @@ pub struct SearchArgs {
 
 /// Runs `gatekit audit` on the trail in `dir` (`[audit] dir`), with the chain key from
 /// `[audit] key_env` if one is configured. Prints to stdout.
-pub fn run(args: &AuditArgs, dir: &Path, key: Option<&[u8]>) -> anyhow::Result<ExitCode> {
+/// `stored_head` is the head the gateway last checkpointed in the state store, if it could
+/// be read: `verify` checks the trail against the newer of it and `audit.head`, so a trail
+/// rewritten together with its `audit.head` is still caught.
+pub fn run(
+    args: &AuditArgs,
+    dir: &Path,
+    key: Option<&[u8]>,
+    stored_head: Option<ChainHead>,
+) -> anyhow::Result<ExitCode> {
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    match run_to(args, dir, key, jiff::Timestamp::now(), &mut out) {
+    match run_to(
+        args,
+        dir,
+        key,
+        stored_head,
+        jiff::Timestamp::now(),
+        &mut out,
+    ) {
         Err(e)
             if e.downcast_ref::<io::Error>()
                 .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) =>
@@ -118,6 +133,7 @@ pub fn run_to(
     args: &AuditArgs,
     dir: &Path,
     key: Option<&[u8]>,
+    stored_head: Option<ChainHead>,
     now: jiff::Timestamp,
     out: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
@@ -126,7 +142,7 @@ pub fn run_to(
         .transpose()
         .context("the audit chain key ([audit] key_env)")?;
     match &args.command {
-        AuditCommand::Verify(a) => verify(a, dir, key, out),
+        AuditCommand::Verify(a) => verify(a, dir, key, stored_head, out),
         AuditCommand::Tail(a) => tail(a, dir, out),
         AuditCommand::Search(a) => search(a, dir, now, out),
     }
@@ -136,13 +152,18 @@ fn verify(
     args: &VerifyArgs,
     dir: &Path,
     key: Option<ChainKey>,
+    stored_head: Option<ChainHead>,
     out: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
     let store = FileHeadStore::new(dir);
-    let checkpoint = if args.no_checkpoint {
-        None
+    let (checkpoint, from_state) = if args.no_checkpoint {
+        (None, false)
     } else {
-        store.load()?
+        match (store.load()?, stored_head) {
+            (Some(file), Some(state)) if state.seq > file.seq => (Some(state), true),
+            (None, Some(state)) => (Some(state), true),
+            (file, _) => (file, false),
+        }
     };
     let report = verify_trail(dir, key, checkpoint)?;
     let missing_head = !args.no_checkpoint && checkpoint.is_none() && report.head.seq > 0;
@@ -162,6 +183,7 @@ fn verify(
             "files": report.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
             "head": report.head,
             "checkpoint": report.checkpoint,
+            "checkpoint_from_state_store": from_state,
             "checkpoint_missing": missing_head,
             "broken": broken,
         });
@@ -198,6 +220,9 @@ fn verify(
             &hash[..12]
         )?;
         match report.checkpoint {
+            Some(cp) if from_state => {
+                writeln!(out, "; checkpoint seq {} (state store) matches", cp.seq)?
+            }
             Some(cp) => writeln!(out, "; checkpoint seq {} matches", cp.seq)?,
             None => writeln!(out, "; no checkpoint checked")?,
         }
@@ -464,7 +489,7 @@ mod tests {
         let cli = Cli::try_parse_from(std::iter::once("audit").chain(args.iter().copied()))
             .unwrap_or_else(|e| panic!("{e}"));
         let mut out = Vec::new();
-        let code = run_to(&cli.audit, dir, key, now, &mut out).unwrap();
+        let code = run_to(&cli.audit, dir, key, None, now, &mut out).unwrap();
         (code, String::from_utf8(out).unwrap())
     }
 
@@ -545,6 +570,7 @@ mod tests {
             &cli.audit,
             &tmp.path().join("nope"),
             None,
+            None,
             t0(),
             &mut Vec::new(),
         )
@@ -554,6 +580,7 @@ mod tests {
             &cli.audit,
             tmp.path(),
             Some(b"short"),
+            None,
             t0(),
             &mut Vec::new(),
         )

@@ -198,10 +198,24 @@ pub async fn serve(
         .revoked_file
         .as_ref()
         .map(|f| FileWatch::new(&config.path(f)));
+    let mut checkpoint = tokio::time::interval(AUDIT_CHECKPOINT);
+    checkpoint.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             () = &mut shutdown => break,
+            _ = checkpoint.tick() => {
+                // The trail's head goes into the state store too, so a trail rewritten
+                // together with its audit.head is caught by `audit verify`.
+                match audit.flush().await {
+                    Ok(head) => {
+                        if let Err(e) = store.put_audit_head(&head).await {
+                            tracing::warn!(error = %e, "cannot checkpoint the audit head in the state store");
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot flush the audit trail"),
+                }
+            }
             () = recv_opt(&mut hangup) => {
                 tracing::info!(config = %path.display(), "SIGHUP: reloading the config");
                 let result = reload::reload(&shared, &mut listeners, &baseline, path, pg_gateway_config).await;
@@ -241,9 +255,15 @@ pub async fn serve(
     }
     drop(shared);
     let head = audit.close().await.context("closing the audit trail")?;
+    if let Err(e) = store.put_audit_head(&head).await {
+        tracing::warn!(error = %e, "cannot checkpoint the audit head in the state store");
+    }
     tracing::info!(seq = head.seq, "audit trail closed");
     Ok(())
 }
+
+/// How often the audit trail's head is checkpointed in the state store.
+const AUDIT_CHECKPOINT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// SIGHUP, where there is one.
 #[cfg(unix)]
