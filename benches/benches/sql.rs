@@ -1,5 +1,5 @@
 //! SQL classification: typical OLTP statements, a reporting query and psql's `\d`, uncached
-//! and through the per-session cache.
+//! and through the per-session cache; simple-protocol statements with changing literals.
 //!
 //! `cargo bench -p gatekit-benches --bench sql -- --warm-up-time 1 --measurement-time 3`
 
@@ -86,5 +86,38 @@ fn classify(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, classify);
+/// pgbench `-S -M simple`: the point select with a new literal every time, uncached and
+/// through the cache (which keys it by its shape, so all but the first are hits).
+fn simple_protocol_literals(c: &mut Criterion) {
+    let classifier = SqlClassifier::new(SqlOptions::default());
+    let ctx = SqlContext::default();
+    let statements: Vec<String> = (0..1024)
+        .map(|i| {
+            format!(
+                "SELECT abalance FROM pgbench_accounts WHERE aid = {};",
+                i * 97 + 1
+            )
+        })
+        .collect();
+    let mut group = c.benchmark_group("sql_simple_literals");
+    group.throughput(Throughput::Elements(statements.len() as u64));
+    group.bench_function("uncached", |b| {
+        b.iter(|| {
+            for s in &statements {
+                black_box(classifier.classify(black_box(s.as_bytes()), &ctx));
+            }
+        })
+    });
+    let mut cache = ClassifierCache::default();
+    group.bench_function("cached", |b| {
+        b.iter(|| {
+            for s in &statements {
+                black_box(cache.get_or_classify(&classifier, black_box(s.as_bytes()), &ctx));
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, classify, simple_protocol_literals);
 criterion_main!(benches);

@@ -8,8 +8,9 @@
 //!
 //! - `always`: after the record's fsync. Records that arrive while an fsync runs are written
 //!   and fsynced together, so concurrent sessions share fsyncs (group commit).
-//! - `interval`: once written; the writer fsyncs at least every `sync_interval` (50 ms), so
-//!   a machine crash loses at most that window.
+//! - `interval`: once written, which the appending thread does itself (one `write` under
+//!   the writer's lock, no hand-off); the writer thread fsyncs at least every
+//!   `sync_interval` (50 ms), so a machine crash loses at most that window.
 //!
 //! After each fsync the head (newest seq and hash) is stored by a [`HeadStore`] — by default
 //! `audit.head` beside the trail — so a cut-off or rewritten tail is detected. When a write,
@@ -34,7 +35,7 @@ mod tests;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use gatekit_core::audit::{AuditEvent, ChainHead, ChainKey};
@@ -45,7 +46,7 @@ pub use files::{HEAD_FILE, LineEnd, TRAIL_FILE, last_lines, read_line, rotated_n
 pub use head::{FileHeadStore, HeadStore};
 pub use read::{Follower, TrailBreak, VerifyReport, verify_trail};
 
-use writer::{Request, Writer};
+use writer::{Request, SharedWriter, Writer};
 
 /// When a record counts as written (`[audit] sync`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
@@ -137,6 +138,10 @@ struct Shared {
     tx: mpsc::Sender<Request>,
     permits: Arc<Semaphore>,
     stats: Arc<Stats>,
+    sync: SyncMode,
+    /// In `interval` mode appends write through it on the caller's thread: a statement
+    /// then costs no hand-off to the writer thread and back.
+    writer: SharedWriter,
 }
 
 /// Takes the trail's lock file (`audit.lock`), so two writers never interleave one chain.
@@ -188,16 +193,20 @@ impl AuditLog {
         let resumed = resume::resume(&config.dir, config.key.as_ref(), store.as_mut())?;
         let stats = Arc::new(Stats::default());
         let writer = Writer::new(&config, resumed, store, stats.clone(), lock)?;
+        let writer: SharedWriter = Arc::new(Mutex::new(writer));
         let (tx, rx) = mpsc::channel();
+        let thread_writer = Arc::clone(&writer);
         std::thread::Builder::new()
             .name("gatekit-audit".into())
-            .spawn(move || writer.run(rx))
+            .spawn(move || writer::run(thread_writer, rx))
             .map_err(AuditError::io("start the writer for", &config.dir))?;
         Ok(AuditLog {
             shared: Arc::new(Shared {
                 tx,
                 permits: Arc::new(Semaphore::new(config.max_pending.max(1))),
                 stats,
+                sync: config.sync,
+                writer,
             }),
         })
     }
@@ -205,6 +214,18 @@ impl AuditLog {
     /// Appends a record, stamped with the current time; returns once it is durable per the
     /// sync mode. An error means the record was not written: refuse the command.
     pub async fn append(&self, event: AuditEvent) -> Result<(), AuditError> {
+        if self.shared.sync == SyncMode::Interval {
+            // A write to the page cache, under the writer's lock; the fsync stays with the
+            // writer thread, which is woken only when the file turns dirty.
+            let wake = writer::lock(&self.shared.writer).append_one(&event)?;
+            if wake {
+                self.shared
+                    .tx
+                    .send(Request::Wake)
+                    .map_err(|_| AuditError::Closed)?;
+            }
+            return Ok(());
+        }
         let permit = self
             .shared
             .permits

@@ -89,6 +89,38 @@ async fn interval_mode_writes_at_once_and_fsyncs_soon_after() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interval_mode_concurrent_sessions_keep_one_chain_and_a_closed_trail_refuses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(config(tmp.path(), SyncMode::Interval)).unwrap();
+    let mut sessions = Vec::new();
+    for s in 0..8 {
+        let log = log.clone();
+        sessions.push(tokio::spawn(async move {
+            for i in 0..40 {
+                log.append(event(s * 100 + i)).await.unwrap();
+            }
+        }));
+    }
+    for s in sessions {
+        s.await.unwrap();
+    }
+    // Each append wrote its own record, on its own thread.
+    let stats = log.stats();
+    assert_eq!((stats.records, stats.batches), (320, 320), "{stats:?}");
+    // Idle after a fsync, the writer is woken by the next record and fsyncs it too.
+    log.flush().await.unwrap();
+    log.append(event(1000)).await.unwrap();
+    wait_for_checkpoint(tmp.path(), 321).await;
+    let other = log.clone();
+    assert_eq!(log.close().await.unwrap().seq, 321);
+    assert!(matches!(
+        other.append(event(1001)).await,
+        Err(AuditError::Closed)
+    ));
+    assert_eq!(verified(tmp.path(), None).seq, 321);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn always_mode_acknowledges_after_the_fsync() {
     let tmp = tempfile::tempdir().unwrap();
     let log = AuditLog::open(config(tmp.path(), SyncMode::Always)).unwrap();

@@ -5,9 +5,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use gatekit_core::audit::{AuditEvent, ChainEncoder, ChainHead, ChainKey};
@@ -49,6 +49,8 @@ pub(super) enum Request {
     Close {
         done: oneshot::Sender<Result<ChainHead, AuditError>>,
     },
+    /// A record was written on a caller's thread to a clean file: schedule its fsync.
+    Wake,
 }
 
 pub(super) struct Writer {
@@ -78,7 +80,60 @@ pub(super) struct Writer {
     needs_sync: bool,
     /// The trail was removed or replaced underneath: refuse everything from now on.
     lost: Option<Arc<AuditError>>,
+    /// Closed: appends on callers' threads are refused.
+    closed: bool,
     buf: Vec<u8>,
+}
+
+/// The writer, shared by its thread and, in `interval` mode, the handles appending.
+pub(super) type SharedWriter = Arc<Mutex<Writer>>;
+
+/// Locks the writer; a panic elsewhere while holding it leaves consistent state (every
+/// write either counted or rewound), so poisoning is ignored.
+pub(super) fn lock(writer: &SharedWriter) -> MutexGuard<'_, Writer> {
+    writer.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Serves requests until every handle is dropped or one asks to close.
+pub(super) fn run(writer: SharedWriter, rx: Receiver<Request>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    loop {
+        let deadline = lock(&writer).deadline();
+        let first = match deadline {
+            Some(deadline) => {
+                let wait = deadline.saturating_duration_since(Instant::now());
+                if wait.is_zero() {
+                    lock(&writer).tick();
+                    continue;
+                }
+                match rx.recv_timeout(wait) {
+                    Ok(r) => r,
+                    Err(RecvTimeoutError::Timeout) => {
+                        lock(&writer).tick();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            None => match rx.recv() {
+                Ok(r) => r,
+                Err(_) => break,
+            },
+        };
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        if lock(&writer).serve(&mut batch) {
+            return;
+        }
+    }
+    if let Err(e) = lock(&writer).sync_now() {
+        tracing::error!(error = %e, "audit trail: final fsync failed");
+    }
 }
 
 impl Writer {
@@ -112,50 +167,10 @@ impl Writer {
             dirty_since: None,
             needs_sync: resumed.checkpoint != resumed.head,
             lost: None,
+            closed: false,
             buf: Vec::with_capacity(64 * 1024),
             lock: Some(lock),
         })
-    }
-
-    /// Serves requests until every handle is dropped or one asks to close.
-    pub(super) fn run(mut self, rx: Receiver<Request>) {
-        let mut batch = Vec::with_capacity(MAX_BATCH);
-        loop {
-            let first = match self.deadline() {
-                Some(deadline) => {
-                    let wait = deadline.saturating_duration_since(Instant::now());
-                    if wait.is_zero() {
-                        self.tick();
-                        continue;
-                    }
-                    match rx.recv_timeout(wait) {
-                        Ok(r) => r,
-                        Err(RecvTimeoutError::Timeout) => {
-                            self.tick();
-                            continue;
-                        }
-                        Err(RecvTimeoutError::Disconnected) => break,
-                    }
-                }
-                None => match rx.recv() {
-                    Ok(r) => r,
-                    Err(_) => break,
-                },
-            };
-            batch.push(first);
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(r) => batch.push(r),
-                    Err(_) => break,
-                }
-            }
-            if self.serve(&mut batch) {
-                return;
-            }
-        }
-        if let Err(e) = self.sync_now() {
-            tracing::error!(error = %e, "audit trail: final fsync failed");
-        }
     }
 
     /// When the next periodic fsync (or retry of a failed one) is due.
@@ -191,6 +206,7 @@ impl Writer {
                 }
                 Request::Flush { done } => flushes.push(done),
                 Request::Close { done } => close = Some(done),
+                Request::Wake => {}
             }
         }
         if !events.is_empty() {
@@ -218,11 +234,29 @@ impl Writer {
             }
             if let Some(done) = close {
                 self.lock = None;
+                self.closed = true;
                 let _ = done.send(result.map_err(AuditError::Unwritable));
                 return true;
             }
         }
         false
+    }
+
+    /// Appends one record on the caller's thread (`interval` mode): written when this
+    /// returns. `Ok(true)` when the file just became dirty and the writer thread must be
+    /// woken to fsync it within the interval.
+    pub(super) fn append_one(&mut self, event: &AuditEvent) -> Result<bool, AuditError> {
+        if self.closed {
+            return Err(AuditError::Closed);
+        }
+        let was_dirty = self.dirty_since.is_some();
+        let result = self.append(std::slice::from_ref(event)).map_err(shared);
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = result {
+            self.stats.failures.fetch_add(1, Ordering::Relaxed);
+            return Err(AuditError::Unwritable(e));
+        }
+        Ok(!was_dirty && self.dirty_since.is_some())
     }
 
     /// Writes a batch of records; in `always` mode also fsyncs them. On failure nothing of

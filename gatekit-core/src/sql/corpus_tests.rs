@@ -226,3 +226,61 @@ fn fast_path_agrees_with_the_parser_on_every_statement_it_reads() {
         "the fast path read only {read_fast} corpus statements"
     );
 }
+
+/// `sql` with every standalone digit run replaced by `with`.
+fn other_integers(sql: &str, with: &str) -> String {
+    let joins = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.';
+    let mut out = String::with_capacity(sql.len());
+    let mut prev: Option<char> = None;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() && !prev.is_some_and(joins) {
+            let mut run = String::from(c);
+            while let Some(d) = chars.next_if(char::is_ascii_digit) {
+                run.push(d);
+            }
+            if chars.peek().is_some_and(|&n| joins(n)) {
+                out.push_str(&run);
+            } else {
+                out.push_str(with);
+            }
+            prev = run.chars().last();
+            continue;
+        }
+        out.push(c);
+        prev = Some(c);
+    }
+    out
+}
+
+#[test]
+fn cache_shares_entries_only_where_classification_agrees() {
+    let classifier = SqlClassifier::new(SqlOptions::default());
+    let ctx = SqlContext::default();
+    let mut shared = 0;
+    for case in all_cases() {
+        let mut cache = super::ClassifierCache::default();
+        let first = cache.get_or_classify(&classifier, case.sql.as_bytes(), &ctx);
+        assert_eq!(*first, classifier.classify(case.sql.as_bytes(), &ctx));
+        for with in ["0", "1", "00", "5", "12345", "98765432109876543210"] {
+            let variant = other_integers(&case.sql, with);
+            let before = cache.stats().hits;
+            let cached = cache.get_or_classify(&classifier, variant.as_bytes(), &ctx);
+            if variant != case.sql && cache.stats().hits > before {
+                shared += 1;
+            }
+            assert_eq!(
+                *cached,
+                classifier.classify(variant.as_bytes(), &ctx),
+                "{}:{}: {}",
+                case.file,
+                case.line,
+                variant
+            );
+        }
+    }
+    assert!(
+        shared >= 50,
+        "only {shared} corpus variants shared an entry"
+    );
+}

@@ -38,6 +38,8 @@ mod redact;
 mod settings;
 
 #[cfg(test)]
+mod cache_tests;
+#[cfg(test)]
 mod corpus_tests;
 #[cfg(test)]
 mod tests;
