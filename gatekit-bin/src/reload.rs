@@ -7,9 +7,9 @@
 //! the audit trail. Listeners whose `[[target]]` changed are restarted (the old listener
 //! stops accepting; its sessions finish under the settings they started with), new targets
 //! start, removed ones stop, unchanged ones are not touched. Sessions in progress are
-//! judged under the new rules from their next statement. `[audit]`, `[state]`, `[api]`,
-//! `[[notify]]` and the JWKS source are read at start only: a change to them is reported
-//! as needing a restart.
+//! judged under the new rules from their next statement; `[[notify]]` webhooks are replaced.
+//! `[audit]`, `[state]`, `[api]` and the JWKS source are read at start only: a change to
+//! them is reported as needing a restart.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -180,7 +180,7 @@ pub fn fingerprint(file: &toml::Table, name: &str, credential: Option<&[u8]>) ->
 
 /// The tables read at start only, as text, to tell which changed.
 fn start_only(file: &toml::Table) -> Vec<(&'static str, String)> {
-    ["audit", "state", "api", "notify"]
+    ["audit", "state", "api"]
         .into_iter()
         .map(|k| (k, file.get(k).map(|v| v.to_string()).unwrap_or_default()))
         .chain(std::iter::once((
@@ -244,6 +244,7 @@ pub async fn reload(
     let engine = Engine::from_config(&config)?;
     let masks = crate::config::masks::compile_masks(&config)?;
     let verifier = crate::identity::verifier(&config)?;
+    let webhooks = crate::notify::webhooks(&config, &resources.notify_urls)?;
     let mut targets = Vec::new();
     for (t, r) in config
         .targets
@@ -274,6 +275,7 @@ pub async fn reload(
         generation,
     }));
     shared.verifier.store(Arc::new(verifier));
+    shared.notifier.replace_webhooks(webhooks)?;
     revoke_live(shared);
     listeners.apply(targets).await?;
     Ok(digest)

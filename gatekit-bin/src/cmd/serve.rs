@@ -128,7 +128,7 @@ pub async fn serve(
         gatekit_core::policy::parse_duration(config.policy.review_timeout.get_ref())
             .context("policy.review_timeout")?;
     let metrics = Arc::new(crate::metrics::Metrics::new());
-    let (notifier, notify_task) = crate::notify::Notifier::start(
+    let (notifier, notify_task) = crate::notify::Notifier::start_replaceable(
         crate::notify::webhooks(config, &resources.notify_urls)?,
         crate::notify::NotifyOptions {
             api_url: config.api.as_ref().map(crate::api::public_url),
@@ -249,10 +249,8 @@ pub async fn serve(
     }
     drop(notifier);
     drop(listeners);
-    if let Some(task) = notify_task {
-        // Pending notices get a moment to go out.
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
-    }
+    // Pending notices get a moment to go out.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), notify_task).await;
     drop(shared);
     let head = audit.close().await.context("closing the audit trail")?;
     if let Err(e) = store.put_audit_head(&head).await {

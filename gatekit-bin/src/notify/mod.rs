@@ -12,6 +12,7 @@ mod notice;
 #[cfg(test)]
 mod tests;
 
+use crate::swap::Swap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -90,6 +91,7 @@ pub enum NotifyError {
 pub struct Notifier {
     tx: Option<mpsc::Sender<Notice>>,
     dropped: Arc<AtomicU64>,
+    hooks: Arc<Swap<Vec<Webhook>>>,
 }
 
 impl Notifier {
@@ -98,6 +100,7 @@ impl Notifier {
         Notifier {
             tx: None,
             dropped: Arc::new(AtomicU64::new(0)),
+            hooks: Arc::new(Swap::new(Vec::new())),
         }
     }
 
@@ -111,25 +114,45 @@ impl Notifier {
         if hooks.is_empty() {
             return Ok((Notifier::disabled(), None));
         }
-        for (index, h) in hooks.iter().enumerate() {
-            if !(h.url.starts_with("http://") || h.url.starts_with("https://")) {
-                return Err(NotifyError::BadUrl { index });
-            }
-        }
+        Self::start_replaceable(hooks, options).map(|(n, t)| (n, Some(t)))
+    }
+
+    /// Like [`Notifier::start`], but the task runs even with no hooks, so that
+    /// [`Notifier::replace_webhooks`] (a config reload) can add some later.
+    pub fn start_replaceable(
+        hooks: Vec<Webhook>,
+        options: NotifyOptions,
+    ) -> Result<(Notifier, tokio::task::JoinHandle<()>), NotifyError> {
+        check_urls(&hooks)?;
         let client = reqwest::Client::builder()
             .timeout(options.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| NotifyError::Client(e.to_string()))?;
         let (tx, rx) = mpsc::channel(options.queue.max(1));
-        let task = tokio::spawn(send_loop(rx, hooks, client, options));
+        let hooks = Arc::new(Swap::new(hooks));
+        let task = tokio::spawn(send_loop(rx, Arc::clone(&hooks), client, options));
         Ok((
             Notifier {
                 tx: Some(tx),
                 dropped: Arc::new(AtomicU64::new(0)),
+                hooks,
             },
-            Some(task),
+            task,
         ))
+    }
+
+    /// Replaces the webhooks every clone of this notifier sends to (notices already queued
+    /// go to the new ones). On a [`Notifier::disabled`] it changes nothing.
+    pub fn replace_webhooks(&self, hooks: Vec<Webhook>) -> Result<(), NotifyError> {
+        check_urls(&hooks)?;
+        if self.tx.is_none() && !hooks.is_empty() {
+            tracing::warn!(
+                "webhooks added to a gateway started without a notifier; restart to apply"
+            );
+        }
+        self.hooks.store(Arc::new(hooks));
+        Ok(())
     }
 
     /// Queues `notice` for every webhook subscribed to its event. Never waits; returns
@@ -160,13 +183,24 @@ impl Notifier {
     }
 }
 
+/// Refuses a webhook URL that is not http(s).
+fn check_urls(hooks: &[Webhook]) -> Result<(), NotifyError> {
+    for (index, h) in hooks.iter().enumerate() {
+        if !(h.url.starts_with("http://") || h.url.starts_with("https://")) {
+            return Err(NotifyError::BadUrl { index });
+        }
+    }
+    Ok(())
+}
+
 async fn send_loop(
     mut rx: mpsc::Receiver<Notice>,
-    hooks: Vec<Webhook>,
+    hooks: Arc<Swap<Vec<Webhook>>>,
     client: reqwest::Client,
     options: NotifyOptions,
 ) {
     while let Some(notice) = rx.recv().await {
+        let hooks = hooks.load();
         for (index, hook) in hooks.iter().enumerate() {
             if !hook.events.contains(&notice.event()) {
                 continue;

@@ -291,3 +291,34 @@ proptest::proptest! {
         proptest::prop_assert!(!block.contains("``"));
     }
 }
+
+#[tokio::test]
+async fn replaced_webhooks_take_the_next_notice() {
+    let (first, mut first_rx) = receiver(0).await;
+    let (second, mut second_rx) = receiver(0).await;
+    let hook = |url| Webhook {
+        kind: NotifyKind::Json,
+        url,
+        events: vec![NotifyEvent::ApprovalPending],
+    };
+    // Started with none, as a gateway whose config has no [[notify]] yet.
+    let (n, _task) = Notifier::start_replaceable(Vec::new(), fast()).unwrap();
+    assert!(n.notify(Notice::ApprovalPending(pending())));
+    n.clone().replace_webhooks(vec![hook(first)]).unwrap();
+    assert!(n.notify(Notice::ApprovalPending(pending())));
+    let (_, body) = next(&mut first_rx).await;
+    assert_eq!(body["event"], "approval_pending");
+    n.replace_webhooks(vec![hook(second)]).unwrap();
+    assert!(n.notify(Notice::ApprovalPending(pending())));
+    next(&mut second_rx).await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), first_rx.recv())
+            .await
+            .is_err(),
+        "the replaced webhook is not called again"
+    );
+    assert!(
+        n.replace_webhooks(vec![hook("ftp://example.invalid/".into())])
+            .is_err()
+    );
+}
