@@ -18,6 +18,7 @@ use crate::audit_log::AuditLog;
 use crate::engine::Engine;
 use crate::jwks::JwksSource;
 use crate::live::LiveSessions;
+use crate::recordings::Recordings;
 use crate::reviews::{Held, Outcome, Reviews};
 
 /// Verifier, keys, policy and trail, shared by every listener of one `serve`.
@@ -44,6 +45,7 @@ pub struct TargetGate {
     target: Arc<str>,
     protocol: Protocol,
     sessions: Mutex<HashMap<String, Arc<Counters>>>,
+    recordings: Option<Arc<Recordings>>,
 }
 
 /// Per-session state: the identity shared by its records, its counts, and what SQL
@@ -76,7 +78,14 @@ impl TargetGate {
             target: target.into(),
             protocol,
             sessions: Mutex::new(HashMap::new()),
+            recordings: None,
         }
+    }
+
+    /// Records this target's sessions into `recordings`.
+    pub fn with_recordings(mut self, recordings: Arc<Recordings>) -> Self {
+        self.recordings = Some(recordings);
+        self
     }
 
     fn counters(&self, session: &SessionInfo) -> Arc<Counters> {
@@ -100,6 +109,16 @@ impl TargetGate {
 }
 
 impl Gate for TargetGate {
+    fn recording(&self, _session: &SessionInfo) -> Option<gatekit_core::record::RecordLimits> {
+        self.recordings.as_ref().map(|r| r.limits())
+    }
+
+    fn record(&self, session: &SessionInfo, lines: bytes::Bytes) {
+        if let Some(r) = &self.recordings {
+            r.write(&session.id, lines);
+        }
+    }
+
     fn maskers(&self, session: &SessionInfo) -> Vec<Arc<Masker>> {
         let policy = self.shared.engine.policy();
         let maskers: Vec<Arc<Masker>> = policy
@@ -344,6 +363,9 @@ impl Gate for TargetGate {
     }
 
     async fn session_ended(&self, session: &SessionInfo, end: &SessionEnd) {
+        if let Some(r) = &self.recordings {
+            r.close(&session.id).await;
+        }
         let counters = self.counters(session);
         self.shared.live.unregister(&session.id).await;
         self.sessions

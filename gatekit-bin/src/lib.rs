@@ -17,5 +17,6 @@ pub mod live;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod recordings;
 pub mod reviews;
 pub mod state;

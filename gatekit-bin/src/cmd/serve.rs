@@ -111,6 +111,16 @@ pub async fn serve(
         }))
         .await
         .context("audit trail")?;
+    let recordings = Arc::new(
+        crate::recordings::Recordings::open(
+            &config.audit_dir(),
+            gatekit_core::record::RecordLimits {
+                rows: config.audit.record_rows,
+                bytes: config.audit.record_bytes,
+            },
+        )
+        .context("[audit] dir: session recordings")?,
+    );
     let location = config.state_location()?;
     let store = crate::state::open(&location).await.context("[state]")?;
     tracing::info!(backend = store.backend(), "state store open");
@@ -161,7 +171,8 @@ pub async fn serve(
     let mut bound = Vec::new();
     for pg in pg_configs {
         let name = pg.session.target.clone();
-        let gate = TargetGate::new(Arc::clone(&shared), &name, Protocol::Postgres);
+        let gate = TargetGate::new(Arc::clone(&shared), &name, Protocol::Postgres)
+            .with_recordings(Arc::clone(&recordings));
         let gateway = PgGateway::bind(pg, gate)
             .await
             .with_context(|| format!("target \"{name}\""))?;
@@ -198,6 +209,7 @@ pub async fn serve(
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
     }
     drop(shared);
+    recordings.flush().await;
     let head = audit.close().await.context("closing the audit trail")?;
     tracing::info!(seq = head.seq, "audit trail closed");
     Ok(())
