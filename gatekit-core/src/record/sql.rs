@@ -417,11 +417,11 @@ impl SqlRecorder {
                 );
             }
             BackendMessage::CopyResponse { kind, binary, .. } => {
-                if let Some(open) = self.open() {
-                    if kind == b'H' {
-                        open.builder.begin_result(["copy"].into_iter());
-                        open.copy = Some(binary);
-                    }
+                if kind == b'H'
+                    && let Some(open) = self.open()
+                {
+                    open.builder.begin_result(["copy"].into_iter());
+                    open.copy = Some(binary);
                 }
             }
             BackendMessage::CopyData(data) => {
