@@ -20,6 +20,7 @@ use crate::jwks::JwksSource;
 use crate::live::LiveSessions;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
+use crate::recordings::Recordings;
 use crate::reviews::{Held, Outcome, Reviews};
 use crate::swap::Swap;
 
@@ -60,6 +61,7 @@ pub struct TargetGate {
     target: Arc<str>,
     protocol: Protocol,
     sessions: Mutex<HashMap<String, Arc<Counters>>>,
+    recordings: Option<Arc<Recordings>>,
 }
 
 /// Per-session state: the identity shared by its records, its counts, and what SQL
@@ -94,7 +96,14 @@ impl TargetGate {
             target: target.into(),
             protocol,
             sessions: Mutex::new(HashMap::new()),
+            recordings: None,
         }
+    }
+
+    /// Records this target's sessions into `recordings`.
+    pub fn with_recordings(mut self, recordings: Arc<Recordings>) -> Self {
+        self.recordings = Some(recordings);
+        self
     }
 
     fn counters(&self, session: &SessionInfo) -> Arc<Counters> {
@@ -119,6 +128,16 @@ impl TargetGate {
 }
 
 impl Gate for TargetGate {
+    fn recording(&self, _session: &SessionInfo) -> Option<gatekit_core::record::RecordLimits> {
+        self.recordings.as_ref().map(|r| r.limits())
+    }
+
+    fn record(&self, session: &SessionInfo, lines: bytes::Bytes) {
+        if let Some(r) = &self.recordings {
+            r.write(&session.id, lines);
+        }
+    }
+
     fn maskers(&self, session: &SessionInfo) -> Vec<Arc<Masker>> {
         let rules = self.shared.rules.load();
         let maskers: Vec<Arc<Masker>> = rules
@@ -386,6 +405,9 @@ impl Gate for TargetGate {
     }
 
     async fn session_ended(&self, session: &SessionInfo, end: &SessionEnd) {
+        if let Some(r) = &self.recordings {
+            r.close(&session.id).await;
+        }
         let counters = self.counters(session);
         self.shared.live.unregister(&session.id).await;
         self.shared

@@ -17,6 +17,7 @@ pub mod live;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod recordings;
 pub mod reload;
 pub mod reviews;
 pub mod state;

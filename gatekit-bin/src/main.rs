@@ -37,6 +37,8 @@ enum Command {
     Token(cmd::token::TokenArgs),
     /// Verify, tail and search the audit trail.
     Audit(AuditCli),
+    /// Print a recorded session as a transcript, at its recorded pace.
+    Replay(cmd::replay::ReplayArgs),
     /// List, show, approve and deny held commands through a gateway's API.
     Approvals(cmd::approvals::ApprovalsArgs),
     /// List and kill live sessions through a gateway's API.
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
             .map_err(anyhow::Error::from)
             .and_then(|config| cmd::mask::run(args, &config)),
         Command::Audit(a) => run_audit(a),
+        Command::Replay(args) => cmd::replay::run(args),
         Command::Approvals(args) => cmd::approvals::run(args),
         Command::Sessions(args) => cmd::sessions::run(args),
     };

@@ -27,6 +27,7 @@ use crate::config::Config;
 use crate::engine::Engine;
 use crate::gate::{Rules, Shared, TargetGate};
 use crate::jwks::read_revoked_file;
+use crate::recordings::Recordings;
 
 /// How long a restarted listener waits for its address to be free.
 const REBIND_FOR: Duration = Duration::from_secs(5);
@@ -42,6 +43,7 @@ struct Running {
 /// The PostgreSQL listeners of one `serve`, by target name.
 pub struct PgListeners {
     shared: Arc<Shared>,
+    recordings: Option<Arc<Recordings>>,
     running: HashMap<String, Running>,
 }
 
@@ -60,8 +62,15 @@ impl PgListeners {
     pub fn new(shared: Arc<Shared>) -> Self {
         PgListeners {
             shared,
+            recordings: None,
             running: HashMap::new(),
         }
+    }
+
+    /// Sessions of every listener started from now on are recorded into `recordings`.
+    pub fn with_recordings(mut self, recordings: Arc<Recordings>) -> Self {
+        self.recordings = Some(recordings);
+        self
     }
 
     /// The bound addresses, by target name.
@@ -122,7 +131,10 @@ impl PgListeners {
     async fn start(&self, t: PgTarget) -> anyhow::Result<Running> {
         let deadline = tokio::time::Instant::now() + REBIND_FOR;
         let gateway = loop {
-            let gate = TargetGate::new(Arc::clone(&self.shared), &t.name, Protocol::Postgres);
+            let mut gate = TargetGate::new(Arc::clone(&self.shared), &t.name, Protocol::Postgres);
+            if let Some(r) = &self.recordings {
+                gate = gate.with_recordings(Arc::clone(r));
+            }
             match PgGateway::bind(t.config.clone(), gate).await {
                 Ok(g) => break g,
                 Err(e) if tokio::time::Instant::now() < deadline => {

@@ -792,3 +792,189 @@ fn mask_masks_stdin_with_the_profile() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("\"email\"") && text.contains("5"), "{text}");
 }
+
+#[test]
+fn serve_records_masked_sessions_and_replay_prints_them() {
+    let pg = cluster::Cluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = cluster::free_port();
+    let config = dev_config(
+        dir.path(),
+        &format!(
+            r#"
+[[target]]
+name = "shop"
+protocol = "postgres"
+listen = "127.0.0.1:{port}"
+upstream = "{upstream}"
+database = "shop"
+user = "{user}"
+password_env = "GK_TEST_DB_PASSWORD"
+upstream_tls = "require"
+allow_groups = ["dev"]
+
+[[mask]]
+name = "pii"
+targets = ["shop"]
+detectors = ["credit_card", "email", "us_ssn"]
+columns = ["ssn", "*card*"]
+
+[[rule]]
+name = "no-bulk-writes"
+classes = ["bulk-write"]
+action = "deny"
+reason = "bulk writes are not allowed"
+
+[state]
+url = "sqlite:state.db"
+"#,
+            upstream = pg.addr(),
+            user = cluster::SCRAM_USER,
+        ),
+    );
+    // Ten rows per statement at most.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("dir = \"audit\"", "dir = \"audit\"\nrecord_rows = 10"),
+    )
+    .unwrap();
+    let mut child = gatekit()
+        .env("GK_TEST_SECRET", SECRET)
+        .env("GK_TEST_DB_PASSWORD", cluster::SCRAM_PASSWORD)
+        .args(["--log-format", "json", "serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_listening(&format!("127.0.0.1:{port}"), &mut child);
+    let (code, token, err) = run(gatekit()
+        .env("GK_TEST_SECRET", SECRET)
+        .args(["token", "--config"])
+        .arg(&config)
+        .args(["--sub", "alice", "--group", "dev"]));
+    assert_eq!(code, 0, "{err}");
+    let token = token.trim();
+
+    let masked = "SELECT email, ssn AS x, card_no FROM customers WHERE id = 1";
+    let (code, out, err) = psql(port, token, masked);
+    assert_eq!(
+        (code, out.trim()),
+        (0, "[REDACTED:email]|[REDACTED:column]|"),
+        "{err}"
+    );
+    let export = "SELECT id, email FROM customers ORDER BY id";
+    let (code, out, err) = psql(port, token, export);
+    assert_eq!((code, out.lines().count()), (0, 1000), "{err}");
+    let (code, _, _) = psql(port, token, "DELETE FROM customers");
+    assert_ne!(code, 0);
+
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // One file per session, private, each a start line, commands and an end line.
+    let sessions = dir.path().join("audit/sessions");
+    let mut recordings = Vec::new();
+    for entry in std::fs::read_dir(&sessions).unwrap() {
+        let path = entry.unwrap().path();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", path.display());
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let events: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(events.first().unwrap()["event"], "start", "{text}");
+        assert_eq!(events.last().unwrap()["event"], "end", "{text}");
+        let id = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        recordings.push((id, text, events));
+    }
+    assert_eq!(recordings.len(), 3);
+    let command = |sql: &str| {
+        recordings
+            .iter()
+            .find_map(|(id, text, events)| {
+                let c = events
+                    .iter()
+                    .find(|e| e["event"] == "command" && e["sql"] == sql)?;
+                Some((id.clone(), text.clone(), c.clone()))
+            })
+            .unwrap_or_else(|| panic!("no recording of {sql}"))
+    };
+    let (masked_id, masked_text, c) = command(masked);
+    assert!(
+        !masked_text.contains("user1@example.com") && !masked_text.contains("234-56-0001"),
+        "a raw value was recorded: {masked_text}"
+    );
+    assert_eq!(
+        c["results"][0]["columns"],
+        serde_json::json!(["email", "x", "card_no"])
+    );
+    assert_eq!(
+        c["results"][0]["rows"][0],
+        serde_json::json!(["[REDACTED:email]", "[REDACTED:column]", null])
+    );
+    assert_eq!(c["results"][0]["tag"], "SELECT 1");
+    let (export_id, _, c) = command(export);
+    let r = &c["results"][0];
+    assert_eq!(r["rows"].as_array().unwrap().len(), 10);
+    assert_eq!(
+        (r["row_count"].as_u64(), r["truncated"].as_bool()),
+        (Some(1000), Some(true))
+    );
+    assert_eq!(r["rows"][0], serde_json::json!(["1", "[REDACTED:email]"]));
+    let (_, _, c) = command("DELETE FROM customers");
+    assert_eq!(c["verdict"], "deny");
+    assert_eq!(c["error"]["code"], "42501");
+
+    // Replay prints the transcript; --json passes the events through.
+    let (code, out, err) = run(gatekit()
+        .args(["replay", &masked_id, "--speed", "0", "--config"])
+        .arg(&config));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("shop=> {masked};")), "{out}");
+    assert!(
+        out.contains("[REDACTED:email] | [REDACTED:column] |"),
+        "{out}"
+    );
+    assert!(out.contains("(1 row)"), "{out}");
+    let (code, out, err) = run(gatekit()
+        .args(["replay", &export_id, "--no-wait", "--config"])
+        .arg(&config));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("(1000 rows; 10 recorded"), "{out}");
+    let (code, out, _) = run(gatekit()
+        .args(["replay", &export_id, "--json", "--config"])
+        .arg(&config));
+    assert_eq!(code, 0);
+    let stored = std::fs::read_to_string(sessions.join(format!("{export_id}.jsonl"))).unwrap();
+    assert_eq!(out, stored);
+    let (code, _, err) = run(gatekit()
+        .args(["replay", "0123456789abcdef", "--config"])
+        .arg(&config));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("no recording of session `0123456789abcdef`"),
+        "{err}"
+    );
+    let (code, _, err) = run(gatekit()
+        .args(["replay", "../audit", "--config"])
+        .arg(&config));
+    assert_eq!(code, 2, "{err}");
+}

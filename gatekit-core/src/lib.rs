@@ -22,6 +22,7 @@ pub mod identity;
 pub mod mask;
 pub mod pg;
 pub mod policy;
+pub mod record;
 pub mod sql;
 
 pub use class::{Class, ClassSet, Classification, Protocol};

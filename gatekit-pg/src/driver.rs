@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use gatekit_core::pg::codec::CancelKey;
 use gatekit_core::pg::{Decision, Event, Masking, Output, Session, StatementRequest};
+use gatekit_core::record::{SqlRecorder, StartRecord};
 use jiff::Timestamp;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -133,6 +134,7 @@ impl<G: Gate> Driver<G> {
             if self.flush_outputs().await == Flow::Stop {
                 return;
             }
+            self.drain_recording();
             if self.upstream.is_some() && ubuf.is_empty() {
                 ubuf.resize(READ_BUF, 0);
             }
@@ -310,6 +312,7 @@ impl<G: Gate> Driver<G> {
                         ));
                     self.info = Some(info);
                 }
+                self.start_recording();
                 let maskers = match &self.info {
                     Some(info) => self.inner.gate.maskers(info),
                     None => Vec::new(),
@@ -393,6 +396,35 @@ impl<G: Gate> Driver<G> {
             .handle_decision(now(), review.statement, decision);
     }
 
+    /// Records the session when the gate asks for it.
+    fn start_recording(&mut self) {
+        let Some(info) = &self.info else { return };
+        let Some(limits) = self.inner.gate.recording(info) else {
+            return;
+        };
+        let start = StartRecord {
+            at: info.started_at,
+            session: info.id.clone(),
+            target: info.target.clone(),
+            protocol: "postgres".into(),
+            user: info.identity.subject.clone(),
+            groups: info.identity.groups.clone(),
+            database: Some(self.database().to_owned()),
+            client: Some(info.peer.to_string()),
+        };
+        let recorder = SqlRecorder::new(start, limits);
+        self.session.start_recording(now(), recorder);
+    }
+
+    /// Hands the recorded lines to the gate.
+    fn drain_recording(&mut self) {
+        if let Some(info) = &self.info
+            && let Some(lines) = self.session.poll_recording()
+        {
+            self.inner.gate.record(info, lines);
+        }
+    }
+
     /// The upstream database (the account's name when the login named none).
     fn database(&self) -> &str {
         self.session
@@ -414,6 +446,8 @@ impl<G: Gate> Driver<G> {
         if let Some(e) = self.session.error() {
             tracing::info!(session = %self.id, peer = %self.peer, error = %e, "postgres connection ended with an error");
         }
+        self.session.finish_recording(now());
+        self.drain_recording();
         if let Some(info) = self.info.take() {
             let end = SessionEnd {
                 ended_at: now(),

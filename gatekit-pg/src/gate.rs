@@ -13,6 +13,7 @@ use gatekit_core::Identity;
 use gatekit_core::mask::Masker;
 use gatekit_core::pg::PgError;
 pub use gatekit_core::pg::{Decision, LoginRefusal, StatementKind, StatementRequest};
+use gatekit_core::record::RecordLimits;
 use jiff::Timestamp;
 
 /// A client's attempt to log in: its token and what it said about itself.
@@ -88,6 +89,9 @@ pub struct SessionEnd {
 /// - [`Gate::session_started`] is called once the upstream session is ready, before the
 ///   client's first statement is decided; [`Gate::session_ended`] once per started
 ///   session, after both connections are closed.
+/// - [`Gate::recording`] is asked once per session, when it is ready: `Some` records it.
+///   The recording's lines (JSON, one per command, with the masked response) are handed
+///   to [`Gate::record`] as they are made, the last ones before [`Gate::session_ended`].
 pub trait Gate: Send + Sync + 'static {
     /// Verifies a token and admits its holder to the target.
     fn authenticate(
@@ -148,6 +152,18 @@ pub trait Gate: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// How the session is recorded (`None`, the default: not at all).
+    fn recording(&self, session: &SessionInfo) -> Option<RecordLimits> {
+        let _ = session;
+        None
+    }
+
+    /// Recorded lines of a session, in order. Called on the connection's task between
+    /// reads: hand them to a writer, never wait for the disk here.
+    fn record(&self, session: &SessionInfo, lines: bytes::Bytes) {
+        let _ = (session, lines);
+    }
+
     /// A session is ready (for the audit trail).
     fn session_started(&self, session: &SessionInfo) -> impl Future<Output = ()> + Send {
         let _ = session;
@@ -205,6 +221,14 @@ impl<G: Gate> Gate for std::sync::Arc<G> {
 
     fn maskers(&self, session: &SessionInfo) -> Vec<Arc<Masker>> {
         (**self).maskers(session)
+    }
+
+    fn recording(&self, session: &SessionInfo) -> Option<RecordLimits> {
+        (**self).recording(session)
+    }
+
+    fn record(&self, session: &SessionInfo, lines: bytes::Bytes) {
+        (**self).record(session, lines)
     }
 
     fn session_started(&self, session: &SessionInfo) -> impl Future<Output = ()> + Send {

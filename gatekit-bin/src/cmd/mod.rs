@@ -6,6 +6,7 @@ pub mod check;
 pub mod demo;
 pub mod mask;
 pub mod policy_test;
+pub mod replay;
 pub mod serve;
 pub mod sessions;
 pub mod token;

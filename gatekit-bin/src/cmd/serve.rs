@@ -121,6 +121,16 @@ pub async fn serve(
         }))
         .await
         .context("audit trail")?;
+    let recordings = Arc::new(
+        crate::recordings::Recordings::open(
+            &config.audit_dir(),
+            gatekit_core::record::RecordLimits {
+                rows: config.audit.record_rows,
+                bytes: config.audit.record_bytes,
+            },
+        )
+        .context("[audit] dir: session recordings")?,
+    );
     let location = config.state_location()?;
     let store = crate::state::open(&location).await.context("[state]")?;
     tracing::info!(backend = store.backend(), "state store open");
@@ -173,7 +183,8 @@ pub async fn serve(
         }
         None => None,
     };
-    let mut listeners = PgListeners::new(Arc::clone(&shared));
+    let mut listeners =
+        PgListeners::new(Arc::clone(&shared)).with_recordings(Arc::clone(&recordings));
     listeners.apply(targets).await?;
     listeners_ready.store(true, std::sync::atomic::Ordering::Release);
     {
@@ -249,9 +260,10 @@ pub async fn serve(
     }
     drop(notifier);
     drop(listeners);
-    // Pending notices get a moment to go out.
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), notify_task).await;
     drop(shared);
+    // Pending notices get a moment to go out (the task ends once every handle is gone).
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), notify_task).await;
+    recordings.flush().await;
     let head = audit.close().await.context("closing the audit trail")?;
     if let Err(e) = store.put_audit_head(&head).await {
         tracing::warn!(error = %e, "cannot checkpoint the audit head in the state store");

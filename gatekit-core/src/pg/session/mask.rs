@@ -134,6 +134,7 @@ impl Session {
         masking: Option<Arc<Masking>>,
     ) -> Result<(), PgError> {
         self.check()?;
+        self.record_clock(now);
         if self.state != State::Ready || matches!(self.mask, MaskMode::Off) {
             return Err(self.fail(PgError::BadInput {
                 input: "handle_masking",
@@ -174,6 +175,7 @@ impl Session {
         answer: Result<Vec<(ColumnKey, QualifiedColumn)>, String>,
     ) -> Result<(), PgError> {
         self.check()?;
+        self.record_clock(now);
         let MaskMode::On(state) = &mut self.mask else {
             return Err(self.fail(PgError::BadInput {
                 input: "handle_columns",

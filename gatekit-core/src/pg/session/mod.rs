@@ -3,6 +3,7 @@
 mod columns;
 mod config;
 mod mask;
+mod record;
 mod relay;
 mod shapes;
 pub(crate) mod startup;
@@ -248,6 +249,7 @@ pub struct Session {
     denials: VecDeque<String>,
     mask: mask::MaskMode,
     database: Option<String>,
+    record: Option<Box<record::Recording>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -296,6 +298,7 @@ impl Session {
             denials: VecDeque::new(),
             mask: mask::MaskMode::default(),
             database: None,
+            record: None,
         }
     }
 
@@ -338,11 +341,15 @@ impl Session {
     /// The next output, in the documented order; `None` when nothing is pending.
     pub fn poll_output(&mut self) -> Option<Output> {
         if !self.to_client.is_empty() {
-            return Some(Output::ToClient(self.to_client.split().freeze()));
+            let bytes = self.to_client.split().freeze();
+            self.record_to_client(&bytes);
+            return Some(Output::ToClient(bytes));
         }
         if !self.to_upstream.is_empty() {
             self.track_before_send();
-            return Some(Output::ToUpstream(self.to_upstream.split().freeze()));
+            let bytes = self.to_upstream.split().freeze();
+            self.record_to_server(&bytes);
+            return Some(Output::ToUpstream(bytes));
         }
         self.events.pop_front().map(Output::Event)
     }
@@ -381,6 +388,7 @@ impl Session {
         if self.state == State::Closed {
             return Ok(());
         }
+        self.record_clock(now);
         self.client_in.extend_from_slice(data);
         let r = self.process_client(now);
         self.settle(r)
@@ -392,6 +400,7 @@ impl Session {
         if self.state == State::Closed {
             return Ok(());
         }
+        self.record_clock(now);
         self.upstream_in.extend_from_slice(data);
         let r = self.process_upstream(now);
         self.settle(r)

@@ -125,7 +125,8 @@ impl Session {
     /// Ends the session from outside the protocol (an operator's kill, a revoked token,
     /// a shutdown): the client gets `FATAL 57P01` with `reason`, the server a Terminate.
     /// Always returns the resulting [`PgError::Terminated`].
-    pub fn handle_terminate(&mut self, _now: Timestamp, reason: &str) -> PgError {
+    pub fn handle_terminate(&mut self, now: Timestamp, reason: &str) -> PgError {
+        self.record_clock(now);
         if let Some(e) = &self.error {
             return e.clone();
         }
@@ -167,8 +168,14 @@ impl Session {
                 });
                 return Ok(());
             }
-            Decision::Allow => self.to_upstream.extend_from_slice(held.frame.raw()),
+            Decision::Allow => {
+                self.record_clock(now);
+                self.record_decision(&held.frame, true);
+                self.to_upstream.extend_from_slice(held.frame.raw());
+            }
             Decision::Deny { rule, reason } => {
+                self.record_clock(now);
+                self.record_decision(&held.frame, false);
                 self.denials
                     .push_back(deny_message(rule.as_deref(), &reason));
                 match held.frame.frontend()? {

@@ -50,6 +50,10 @@ pub(crate) struct Pair {
     pub hold_columns: bool,
     /// Every lookup asked for.
     pub lookups: Vec<Vec<ColumnKey>>,
+    /// Record the session with these caps from when it is established.
+    pub record: Option<crate::record::RecordLimits>,
+    /// The recording's lines so far.
+    pub recorded: Vec<u8>,
 }
 
 pub(crate) fn backend_frames(bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
@@ -87,6 +91,8 @@ impl Pair {
             catalog_fails: false,
             hold_columns: false,
             lookups: Vec::new(),
+            record: None,
+            recorded: Vec::new(),
         }
     }
 
@@ -147,6 +153,20 @@ impl Pair {
                         }
                         Event::Established { issued, upstream } => {
                             self.established = Some((issued, upstream));
+                            if let Some(limits) = self.record {
+                                let start = crate::record::StartRecord {
+                                    at: now,
+                                    session: "s1".into(),
+                                    target: "shop".into(),
+                                    protocol: "postgres".into(),
+                                    user: "alice".into(),
+                                    groups: vec!["dev".into()],
+                                    database: None,
+                                    client: None,
+                                };
+                                let recorder = crate::record::SqlRecorder::new(start, limits);
+                                self.session.start_recording(now, recorder);
+                            }
                             let _ = self.session.handle_masking(now, self.masking.clone());
                         }
                         Event::ResolveColumns(keys) => {
@@ -168,6 +188,9 @@ impl Pair {
                         Event::Close => self.closed = true,
                     },
                 }
+            }
+            if let Some(lines) = self.session.poll_recording() {
+                self.recorded.extend_from_slice(&lines);
             }
             if !moved {
                 break;

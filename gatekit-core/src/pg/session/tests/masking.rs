@@ -13,9 +13,9 @@ use crate::mask::{MaskSpec, Masker};
 use crate::pg::codec::encode::{ErrorBuilder, MessageWriter, Severity};
 use crate::pg::codec::{BackendMessage, encode};
 
-const CUSTOMERS: u32 = 16384;
-const TEXT: u32 = 25;
-const INT4: u32 = 23;
+pub(super) const CUSTOMERS: u32 = 16384;
+pub(super) const TEXT: u32 = 25;
+pub(super) const INT4: u32 = 23;
 const INT8: u32 = 20;
 const JSONB: u32 = 3802;
 
@@ -34,13 +34,22 @@ fn masker() -> Arc<Masker> {
     Arc::new(Masker::compile(&spec, &[]).unwrap())
 }
 
-fn cache() -> Arc<ColumnCache> {
+pub(super) fn cache() -> Arc<ColumnCache> {
     Arc::new(ColumnCache::default())
 }
 
 /// A masked session, ready, whose server the test plays.
-fn masked_pair(cache: Arc<ColumnCache>) -> Pair {
+pub(super) fn masked_pair(cache: Arc<ColumnCache>) -> Pair {
+    masked_pair_recorded(cache, None)
+}
+
+/// A masked session, recorded with these caps when given.
+pub(super) fn masked_pair_recorded(
+    cache: Arc<ColumnCache>,
+    record: Option<crate::record::RecordLimits>,
+) -> Pair {
     let mut p = super::pair(UpstreamAuth::Trust);
+    p.record = record;
     p.masking = Masking::new(vec![masker()], cache).map(Arc::new);
     for (attnum, name) in [
         (1, "id"),
@@ -68,7 +77,7 @@ fn masked_pair(cache: Arc<ColumnCache>) -> Pair {
 /// (label, table OID, attnum, type OID, format)
 type Col = (&'static str, u32, i16, u32, u16);
 
-fn row_description(b: &mut BytesMut, cols: &[Col]) {
+pub(super) fn row_description(b: &mut BytesMut, cols: &[Col]) {
     let mut w = MessageWriter::new(b, b'T');
     w.u16(cols.len() as u16);
     for &(name, oid, attnum, ty, format) in cols {
@@ -83,7 +92,7 @@ fn row_description(b: &mut BytesMut, cols: &[Col]) {
     w.finish();
 }
 
-fn data_row(b: &mut BytesMut, values: &[Option<&[u8]>]) {
+pub(super) fn data_row(b: &mut BytesMut, values: &[Option<&[u8]>]) {
     let mut w = MessageWriter::new(b, b'D');
     w.u16(values.len() as u16);
     for v in values {
@@ -99,11 +108,11 @@ fn data_row(b: &mut BytesMut, values: &[Option<&[u8]>]) {
     w.finish();
 }
 
-fn complete(b: &mut BytesMut, tag: &str) {
+pub(super) fn complete(b: &mut BytesMut, tag: &str) {
     MessageWriter::new(b, b'C').cstr(tag.as_bytes()).finish();
 }
 
-fn query(p: &mut Pair, sql: &str) {
+pub(super) fn query(p: &mut Pair, sql: &str) {
     let mut b = BytesMut::new();
     encode::query(&mut b, sql);
     p.client_send(&b);
@@ -140,7 +149,7 @@ fn notices(msgs: &[(u8, Vec<u8>)]) -> Vec<String> {
 }
 
 /// `SELECT ssn AS x, email, id, note FROM customers` in text format.
-fn customers_result(b: &mut BytesMut) {
+pub(super) fn customers_result(b: &mut BytesMut) {
     row_description(
         b,
         &[
@@ -241,7 +250,7 @@ fn values_that_do_not_fit_become_null_with_one_notice() {
     );
 }
 
-fn parse_describe_sync(b: &mut BytesMut, name: &str, sql: &str) {
+pub(super) fn parse_describe_sync(b: &mut BytesMut, name: &str, sql: &str) {
     MessageWriter::new(b, b'P')
         .cstr(name.as_bytes())
         .cstr(sql.as_bytes())
@@ -254,7 +263,7 @@ fn parse_describe_sync(b: &mut BytesMut, name: &str, sql: &str) {
     MessageWriter::new(b, b'S').finish();
 }
 
-fn bind_execute_sync(b: &mut BytesMut, name: &str, formats: &[u16]) {
+pub(super) fn bind_execute_sync(b: &mut BytesMut, name: &str, formats: &[u16]) {
     let mut w = MessageWriter::new(b, b'B');
     w.cstr(b"").cstr(name.as_bytes()).u16(0).u16(0);
     w.u16(formats.len() as u16);
