@@ -461,4 +461,18 @@ mod tests {
         );
         assert_eq!(reviews.wait(&b, "s1").await, Outcome::Cancelled);
     }
+
+    #[tokio::test]
+    async fn a_store_that_fails_refuses_the_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let (reviews, _) = queue(dir.path(), SignedDuration::from_mins(15));
+        let a = pending(hold(&reviews, ApprovalScope::Once, "DROP TABLE t").await);
+        // Another store (as if the one the approval lives in were lost): the lookup fails.
+        let other = tempfile::tempdir().unwrap();
+        let (lost, _) = queue(other.path(), SignedDuration::from_mins(15));
+        let outcome = lost.wait(&a, "s1").await;
+        assert!(matches!(outcome, Outcome::Failed(_)), "{outcome:?}");
+        let text = outcome.refusal(&a.id, lost.timeout()).unwrap();
+        assert!(text.contains("refused to be safe"), "{text}");
+    }
 }
