@@ -218,16 +218,26 @@ fn replicas_share_approvals_and_sessions_through_postgres() {
     assert_eq!(out.lines().last(), Some("42"));
     assert!(released < Duration::from_secs(2), "{released:?}");
 
-    // A session on A, killed through B.
+    // A session on A, killed through B (once the sessions before it are gone).
+    let alice_sessions = || {
+        let (_, out, _) = cli(&b.api, &bob, &["sessions", "list", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        v["sessions"]
+            .as_array()
+            .map(|ss| {
+                ss.iter()
+                    .filter(|s| s["identity"]["subject"] == "alice")
+                    .filter_map(|s| s["id"].as_str().map(str::to_owned))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    eventually("the earlier sessions to end", || {
+        alice_sessions().is_empty().then_some(())
+    });
     let sleeper = psql_bg(a.port, &alice, "SELECT pg_sleep(30)");
     let session = eventually("the session, listed through B", || {
-        let (_, out, _) = cli(&b.api, &bob, &["sessions", "list", "--json"]);
-        let v: serde_json::Value = serde_json::from_str(&out).ok()?;
-        v["sessions"]
-            .as_array()?
-            .iter()
-            .find(|s| s["identity"]["subject"] == "alice")
-            .map(|s| s["id"].as_str().unwrap().to_owned())
+        alice_sessions().into_iter().next()
     });
     let asked = Instant::now();
     let (ok, _, err) = cli(&b.api, &bob, &["sessions", "kill", &session]);

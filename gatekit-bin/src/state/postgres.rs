@@ -645,6 +645,13 @@ impl StateStore for PostgresStore {
     ) -> StoreFuture<'a, LiveSession> {
         Box::pin(async move {
             let by: String = by.chars().take(super::MAX_SESSION_FIELD).collect();
+            // Read first: the holding replica may end and remove the session as soon as the
+            // notification below reaches it.
+            let mut session = self
+                .sessions("request kill", "WHERE id = $1", &[&id])
+                .await?
+                .pop()
+                .ok_or_else(|| StateError::SessionNotFound { id: id.to_owned() })?;
             let rows = self
                 .query(
                     "request kill",
@@ -658,10 +665,9 @@ impl StateStore for PostgresStore {
             if rows.is_empty() {
                 return Err(StateError::SessionNotFound { id: id.to_owned() });
             }
-            self.sessions("request kill", "WHERE id = $1", &[&id])
-                .await?
-                .pop()
-                .ok_or_else(|| StateError::SessionNotFound { id: id.to_owned() })
+            session.kill_requested_at.get_or_insert(now);
+            session.kill_requested_by.get_or_insert(by);
+            Ok(session)
         })
     }
 

@@ -515,6 +515,14 @@ impl StateStore for SqliteStore {
         Box::pin(async move {
             let owned = id.to_owned();
             let by: String = by.chars().take(super::MAX_SESSION_FIELD).collect();
+            // Read first: the holding replica may end and remove the session as soon as it
+            // sees the request.
+            let mut session = self
+                .select_sessions("request kill", "WHERE id = ?1", vec![id.to_owned().into()])
+                .await?
+                .pop()
+                .ok_or_else(|| StateError::SessionNotFound { id: id.to_owned() })?;
+            let recorded_by = by.clone();
             let n = self
                 .run("request kill", move |c| {
                     c.execute(
@@ -530,10 +538,9 @@ impl StateStore for SqliteStore {
                 return Err(StateError::SessionNotFound { id: id.to_owned() });
             }
             self.changed();
-            self.select_sessions("request kill", "WHERE id = ?1", vec![id.to_owned().into()])
-                .await?
-                .pop()
-                .ok_or_else(|| StateError::SessionNotFound { id: id.to_owned() })
+            session.kill_requested_at.get_or_insert(now);
+            session.kill_requested_by.get_or_insert(recorded_by);
+            Ok(session)
         })
     }
 
