@@ -3,8 +3,8 @@
 //!
 //! A reload builds everything from the new file first — validation, credentials, policy,
 //! classifiers, masking profiles, the verifier, the listener configs — and only then swaps
-//! it in; any failure leaves the running config untouched and is logged and recorded in
-//! the audit trail. Listeners whose `[[target]]` changed are restarted (the old listener
+//! it in; a failure up to there leaves the running config untouched, and every failure is
+//! logged and recorded in the audit trail. Listeners whose `[[target]]` changed are restarted (the old listener
 //! stops accepting; its sessions finish under the settings they started with), new targets
 //! start, removed ones stop, unchanged ones are not touched. Sessions in progress are
 //! judged under the new rules from their next statement; `[[notify]]` webhooks are replaced.
@@ -225,7 +225,9 @@ impl Baseline {
 }
 
 /// Reloads the config at `path` into a running gateway (see the module docs). Returns the
-/// new file's SHA-256. On error nothing changed.
+/// new file's SHA-256. An error while loading, resolving or compiling leaves everything as it
+/// was; a listener that cannot bind its new address is reported after the rules were swapped
+/// (the other listeners keep running).
 pub async fn reload(
     shared: &Shared,
     listeners: &mut PgListeners,
