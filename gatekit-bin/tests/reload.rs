@@ -171,6 +171,31 @@ reason = "closed for the audit"
     let (ok, out, err) = psql(port, "bob", &bob, "SELECT 1");
     assert_eq!((ok, out.trim()), (true, "1"), "{err}");
 
+    // A changed [[target]] restarts its listener: here it moves to another port.
+    let moved = cluster::free_port();
+    write_config(
+        &config,
+        moved,
+        &pg.addr(),
+        r#"
+[[rule]]
+name = "customers-are-closed"
+objects = ["public.customers"]
+action = "deny"
+reason = "closed for the audit"
+"#,
+    );
+    hangup(&child);
+    eventually("the listener on its new port", || {
+        let (ok, out, _) = psql(moved, "bob", &bob, "SELECT 2");
+        (ok && out.trim() == "2").then_some(())
+    });
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the old listener stopped"
+    );
+    let port = moved;
+
     // Revoking alice's token ends her open session within a couple of seconds, and her
     // next login is refused; bob is untouched.
     let sleeper = {
@@ -209,7 +234,7 @@ reason = "closed for the audit"
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .filter(|r| r["event"] == "config_reload")
         .collect();
-    assert_eq!(reloads.len(), 3, "{trail}");
+    assert_eq!(reloads.len(), 4, "{trail}");
     assert!(reloads[1]["error"].is_null());
     assert!(
         reloads[2]["error"].as_str().is_some_and(|e| !e.is_empty()),
