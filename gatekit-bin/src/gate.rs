@@ -67,6 +67,8 @@ pub struct TargetGate {
 /// Per-session state: the identity shared by its records, its counts, and what SQL
 /// classification needs to remember.
 struct Counters {
+    /// The session id, shared by the session's records.
+    id: Arc<str>,
     identity: Arc<Identity>,
     commands: AtomicU64,
     denied: AtomicU64,
@@ -112,6 +114,7 @@ impl TargetGate {
             return Arc::clone(c);
         }
         let c = Arc::new(Counters {
+            id: session.id.as_str().into(),
             identity: Arc::new(session.identity.clone()),
             commands: AtomicU64::new(0),
             denied: AtomicU64::new(0),
@@ -213,7 +216,7 @@ impl Gate for TargetGate {
         // A statement that needs review waits for a person, unless a window approval of
         // this requester already covers it. Failing to hold it refuses it.
         let mut held = None;
-        let (verdict, reason) = match decision.verdict {
+        let (verdict, reason): (Verdict, Arc<str>) = match decision.verdict {
             Verdict::Review => match self
                 .shared
                 .reviews
@@ -230,7 +233,10 @@ impl Gate for TargetGate {
             {
                 Ok(Held::Granted { approval }) => (
                     Verdict::Allow,
-                    format!("{} (covered by approval {approval})", decision.reason),
+                    Arc::from(format!(
+                        "{} (covered by approval {approval})",
+                        decision.reason
+                    )),
                 ),
                 Ok(Held::Pending(approval)) => {
                     let reason = format!(
@@ -240,22 +246,25 @@ impl Gate for TargetGate {
                         decision.approvers.join(", ")
                     );
                     held = Some(approval);
-                    (Verdict::Review, reason)
+                    (Verdict::Review, Arc::from(reason))
                 }
                 Err(e) => {
                     tracing::error!(error = %e, session = %session.id, "cannot hold a statement for review");
                     (
                         Verdict::Deny,
-                        format!("{} (it could not be held for review: {e})", decision.reason),
+                        Arc::from(format!(
+                            "{} (it could not be held for review: {e})",
+                            decision.reason
+                        )),
                     )
                 }
             },
-            v => (v, decision.reason.to_string()),
+            v => (v, Arc::clone(&decision.reason)),
         };
         let counters = state;
         counters.commands.fetch_add(1, Ordering::Relaxed);
         let record = AuditEvent::Command(CommandEvent {
-            session: session.id.as_str().into(),
+            session: Arc::clone(&counters.id),
             identity: Arc::clone(&counters.identity),
             target: Arc::clone(&self.target),
             protocol: self.protocol,
@@ -264,7 +273,7 @@ impl Gate for TargetGate {
             objects: classification.objects,
             verdict,
             rule: decision.rule.clone(),
-            reason: Some(reason.as_str().into()),
+            reason: Some(Arc::clone(&reason)),
             rows: None,
             bytes: None,
             duration_us: Some(started.elapsed().as_micros() as u64),
@@ -316,7 +325,7 @@ impl Gate for TargetGate {
                 counters.denied.fetch_add(1, Ordering::Relaxed);
                 gatekit_pg::Decision::Deny {
                     rule: decision.rule.as_deref().map(str::to_owned),
-                    reason,
+                    reason: reason.to_string(),
                 }
             }
         }

@@ -40,13 +40,6 @@ fn instant(deadline: Timestamp) -> tokio::time::Instant {
     tokio::time::Instant::now() + left
 }
 
-async fn sleep_until(deadline: Option<Timestamp>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(instant(d)).await,
-        None => std::future::pending().await,
-    }
-}
-
 async fn read_opt(conn: &mut Option<Conn>, buf: &mut [u8]) -> std::io::Result<usize> {
     match conn {
         Some(c) => c.read(buf).await,
@@ -130,6 +123,11 @@ impl<G: Gate> Driver<G> {
         let mut cbuf = vec![0u8; READ_BUF];
         // Allocated once the upstream exists: a client stuck in the startup costs less.
         let mut ubuf = Vec::new();
+        // One timer for the connection, moved only when the session's deadline changes:
+        // arming a fresh one per message costs a timer-wheel insert and removal each time.
+        let timer = tokio::time::sleep_until(tokio::time::Instant::now());
+        tokio::pin!(timer);
+        let mut armed: Option<Timestamp> = None;
         loop {
             if self.flush_outputs().await == Flow::Stop {
                 return;
@@ -139,6 +137,12 @@ impl<G: Gate> Driver<G> {
                 ubuf.resize(READ_BUF, 0);
             }
             let deadline = self.session.poll_timeout();
+            if deadline != armed {
+                if let Some(d) = deadline {
+                    timer.as_mut().reset(instant(d));
+                }
+                armed = deadline;
+            }
             tokio::select! {
                 decision = wait_review(&mut self.review) => {
                     self.on_review(decision);
@@ -160,7 +164,9 @@ impl<G: Gate> Driver<G> {
                         Ok(n) => self.session.handle_upstream_data(now(), ubuf.get(..n).unwrap_or_default()),
                     };
                 }
-                () = sleep_until(deadline) => {
+                () = &mut timer, if armed.is_some() => {
+                    // Re-armed from the session's next deadline, even when it is the same one.
+                    armed = None;
                     let _ = self.session.handle_timeout(now());
                 }
             }

@@ -12,6 +12,11 @@ const MASK: &str = "***";
 /// (`password=…` as dblink takes it, `postgresql://user:…@host`). Text without secrets is
 /// returned as is, without copying.
 pub fn redact_secrets(sql: &str) -> Cow<'_, str> {
+    // Every secret this finds sits after the word `password` or inside a `://` URI: text
+    // with neither is returned without lexing it.
+    if !may_hold_secret(sql) {
+        return Cow::Borrowed(sql);
+    }
     let lexed = lex(sql);
     let toks = &lexed.toks;
     // Byte spans to replace, in order.
@@ -48,6 +53,15 @@ pub fn redact_secrets(sql: &str) -> Cow<'_, str> {
     }
     out.push_str(sql.get(pos..).unwrap_or(""));
     Cow::Owned(out)
+}
+
+/// Whether `sql` contains `password` (in any ASCII case) or `://`.
+fn may_hold_secret(sql: &str) -> bool {
+    sql.contains("://")
+        || sql
+            .as_bytes()
+            .windows("password".len())
+            .any(|w| w.eq_ignore_ascii_case(b"password"))
 }
 
 /// Spans (within a literal's text) of passwords in `key=value` connection strings and in

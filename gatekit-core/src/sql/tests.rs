@@ -274,6 +274,27 @@ fn redaction_removes_passwords_only() {
 }
 
 #[test]
+fn redaction_prefilter_keeps_every_spelling() {
+    // The quick check before lexing must not miss a keyword in mixed case or a URI.
+    assert_eq!(
+        redact_secrets("alter role a PaSsWoRd 'x'"),
+        "alter role a PaSsWoRd '***'"
+    );
+    assert_eq!(
+        redact_secrets("SELECT dblink_connect('PASSWORD=s3cret')"),
+        "SELECT dblink_connect('PASSWORD=***')"
+    );
+    assert_eq!(
+        redact_secrets("SELECT dblink('postgres://u:pw@h/x', 'select 1')"),
+        "SELECT dblink('postgres://u:***@h/x', 'select 1')"
+    );
+    assert!(matches!(
+        redact_secrets("SELECT abalance FROM pgbench_accounts WHERE aid = 42"),
+        std::borrow::Cow::Borrowed(_)
+    ));
+}
+
+#[test]
 fn cache_serves_repeats_and_respects_bounds() {
     let k = classifier();
     let mut cache = ClassifierCache::new(2, 64);
