@@ -73,8 +73,16 @@ struct Counters {
     commands: AtomicU64,
     denied: AtomicU64,
     sql: Mutex<SqlState>,
-    /// The approval the session's held statement waits for.
-    held: Mutex<Option<gatekit_core::approval::Approval>>,
+    /// The session's held statement: the approval it waits for, and the `search_path` it
+    /// sets if it runs.
+    held: Mutex<Option<HeldStatement>>,
+}
+
+/// A statement waiting for review.
+#[derive(Clone)]
+struct HeldStatement {
+    approval: gatekit_core::approval::Approval,
+    search_path: Option<Vec<String>>,
 }
 
 /// The session's tracked `search_path` (so objects are qualified as the server resolves
@@ -304,7 +312,12 @@ impl Gate for TargetGate {
                     approval.rule_reason,
                 ),
             };
-            *counters.held.lock().unwrap_or_else(PoisonError::into_inner) = Some(*approval);
+            // Once approved it runs, and what it sets (`SET search_path` in a held batch)
+            // must be tracked like any allowed statement's.
+            *counters.held.lock().unwrap_or_else(PoisonError::into_inner) = Some(HeldStatement {
+                approval: *approval,
+                search_path: analysis.search_path.as_ref().map(|c| c.schemas.clone()),
+            });
             return hold;
         }
         match verdict {
@@ -343,7 +356,11 @@ impl Gate for TargetGate {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        let Some(held) = held.filter(|a| a.id == approval) else {
+        let Some(HeldStatement {
+            approval: held,
+            search_path,
+        }) = held.filter(|h| h.approval.id == approval)
+        else {
             return gatekit_pg::Decision::Deny {
                 rule: None,
                 reason: format!("approval {approval} is not held by this session"),
@@ -356,6 +373,13 @@ impl Gate for TargetGate {
             None => {
                 if let Outcome::Approved { by } = &outcome {
                     tracing::info!(session = %session.id, approval = %approval, by = ?by, "held statement approved");
+                }
+                if let Some(schemas) = search_path {
+                    counters
+                        .sql
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .search_path = schemas;
                 }
                 gatekit_pg::Decision::Allow
             }
@@ -376,8 +400,11 @@ impl Gate for TargetGate {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        if let Some(held) = held.filter(|a| a.id == approval) {
-            self.shared.reviews.abandon(&held, &session.id).await;
+        if let Some(held) = held.filter(|h| h.approval.id == approval) {
+            self.shared
+                .reviews
+                .abandon(&held.approval, &session.id)
+                .await;
         }
     }
 

@@ -645,6 +645,40 @@ url = "sqlite:state.db"
     let used = rt.block_on(store.get_approval(&approval.id)).unwrap();
     assert!(used.consumed_at.is_some(), "a once approval is used up");
 
+    // A held batch that also sets search_path: once approved, later statements of the
+    // session are qualified through the new path, so the vault rule still applies.
+    let moved = {
+        let dev = dev.clone();
+        std::thread::spawn(move || {
+            run(Command::new(cluster::bin().join("psql"))
+                .env("PGPASSWORD", &dev)
+                .arg(format!(
+                    "host=127.0.0.1 port={port} user=alice dbname=shop sslmode=require"
+                ))
+                .args(["-X", "-v", "ON_ERROR_STOP=1", "-At"])
+                .args([
+                    "-c",
+                    "CREATE TEMP TABLE moved (x int); SET search_path TO vault, public",
+                ])
+                .args(["-c", "SELECT count(*) FROM customers"]))
+        })
+    };
+    let approval = next_pending();
+    rt.block_on(store.decide(
+        &approval.id,
+        &dba,
+        gatekit_core::approval::Choice::Approve,
+        None,
+        jiff::Timestamp::now(),
+    ))
+    .unwrap();
+    let (code, out, err) = moved.join().unwrap();
+    assert_ne!(
+        code, 0,
+        "the search_path set by an approved statement was not tracked: {out}"
+    );
+    assert!(err.contains("vault-is-off-limits"), "{err}");
+
     // An operator's kill ends a live session within a second or two, with a message.
     let deadline = Instant::now() + Duration::from_secs(10);
     while !rt.block_on(store.list_sessions()).unwrap().is_empty() {
