@@ -109,6 +109,29 @@ where
     }
 }
 
+/// Expires each of the `due` approvals through `expire` (given its id), skipping those
+/// another replica decided or expired meanwhile; returns the ones this call expired.
+pub(crate) async fn expire_each<F, Fut>(
+    due: Vec<Approval>,
+    mut expire: F,
+) -> Result<Vec<Approval>, StateError>
+where
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = Result<Approval, StateError>>,
+{
+    let mut expired = Vec::new();
+    for a in due {
+        match expire(a.id).await {
+            Ok(a) => expired.push(a),
+            Err(StateError::Transition(
+                ApprovalError::NotPending { .. } | ApprovalError::NotDue { .. },
+            )) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(expired)
+}
+
 /// Applies `op` to the approval `load` reads and stores the result with `write`, which
 /// must store it only if the stored version is still the one read (compare-and-set) and
 /// say whether it did. Retries when another writer came first.

@@ -11,7 +11,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatekit_core::approval::{Approval, ApprovalError, Choice, Status};
+use gatekit_core::approval::{Approval, Choice, Status};
 use gatekit_core::audit::ChainHead;
 use gatekit_core::{ClassSet, Identity};
 use jiff::Timestamp;
@@ -494,18 +494,10 @@ impl StateStore for PostgresStore {
             let due = self
                 .approvals("expire approvals", &sql, &[&micros(now)])
                 .await?;
-            let mut expired = Vec::new();
-            for a in due {
-                match self.update(&a.id, Op::Expire { now }).await {
-                    Ok(a) => expired.push(a),
-                    // Decided or expired through another replica meanwhile.
-                    Err(StateError::Transition(
-                        ApprovalError::NotPending { .. } | ApprovalError::NotDue { .. },
-                    )) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            Ok(expired)
+            op::expire_each(due, |id| async move {
+                self.update(&id, Op::Expire { now }).await
+            })
+            .await
         })
     }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gatekit_core::approval::{Approval, ApprovalError, Choice, Status};
+use gatekit_core::approval::{Approval, Choice, Status};
 use gatekit_core::audit::ChainHead;
 use gatekit_core::{ClassSet, Identity};
 use jiff::Timestamp;
@@ -356,18 +356,10 @@ impl StateStore for SqliteStore {
             let due = self
                 .select_approvals("expire approvals", sql, vec![micros(now).into()])
                 .await?;
-            let mut expired = Vec::new();
-            for a in due {
-                match self.update(&a.id, Op::Expire { now }).await {
-                    Ok(a) => expired.push(a),
-                    // Decided or expired through another replica meanwhile.
-                    Err(StateError::Transition(
-                        ApprovalError::NotPending { .. } | ApprovalError::NotDue { .. },
-                    )) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            Ok(expired)
+            op::expire_each(due, |id| async move {
+                self.update(&id, Op::Expire { now }).await
+            })
+            .await
         })
     }
 
