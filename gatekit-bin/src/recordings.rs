@@ -155,7 +155,8 @@ impl Recordings {
             let mut dropped = self.dropped.lock().unwrap_or_else(PoisonError::into_inner);
             dropped.remove(id).unwrap_or(0)
         };
-        if self.tx.send(Msg::Close(id.into(), n)).await.is_ok() && self.tx.capacity() < QUEUE / 2 {
+        if self.tx.send(Msg::Close(id.into(), n)).await.is_ok() {
+            // A session's end is rare next to its commands: its file is finished at once.
             self.writer.unpark();
         }
     }
