@@ -27,12 +27,23 @@
 //!
 //! # COPY, notices, errors
 //!
-//! Text and CSV COPY OUT data is masked per CopyData message, which PostgreSQL sends one row
-//! at a time, by the detectors (COPY carries no column names, so column rules do not apply).
-//! Binary COPY fields are not typed on the wire: a field in which a detector finds anything
-//! is sent as NULL, so the framing stays intact. NoticeResponse and ErrorResponse messages
-//! have their message, detail, hint and context masked (a unique violation echoes the
-//! value), and NOTIFY payloads too. FunctionCall results are not masked.
+//! COPY OUT data is masked per CopyData message, which PostgreSQL sends one row at a
+//! time. When the session's profiles have column rules, the COPY's fields are named
+//! through the catalog and masked field by field, each by its column's rules and the
+//! detectors, in text (escapes decoded and re-applied), CSV (the statement's `DELIMITER`,
+//! `QUOTE`, `ESCAPE` and `NULL`) and binary format; see the [`copy`](super::copy) module
+//! for how the fields are named and how it fails closed. Without column rules nothing is
+//! looked up or parsed: text and CSV rows go through the detectors whole, and a binary
+//! field in which a detector finds anything is sent as NULL, so the framing stays intact.
+//! NoticeResponse and ErrorResponse messages have their message, detail, hint and context
+//! masked (a unique violation echoes the value), and NOTIFY payloads too.
+//!
+//! # FunctionCall
+//!
+//! A FunctionCallResponse value goes through the detectors. The function's result type is
+//! not on the wire: a text-format result is masked in place as text; a binary-format one
+//! in which a detector finds anything is sent as NULL (length -1), with one notice for
+//! the call.
 
 use std::borrow::Cow;
 use std::sync::Arc;
