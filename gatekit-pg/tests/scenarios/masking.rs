@@ -62,6 +62,30 @@ pub async fn masking_end_to_end(cluster: &Cluster) {
         "{out:.300}"
     );
     assert!(!out.contains("4111"), "{out:.300}");
+    // Column rules name COPY's fields: the column mask, not the detector's.
+    let (out, _) =
+        q("COPY (SELECT ssn FROM customers WHERE id <= 2 ORDER BY id) TO STDOUT (FORMAT csv)")
+            .await;
+    assert_eq!(out, "\"[REDACTED:column]\"\n\"[REDACTED:column]\"");
+    let (out, _) = q("COPY (SELECT ssn AS x FROM customers WHERE id = 1) TO STDOUT").await;
+    assert_eq!(out, "[REDACTED:column]");
+    let (out, _) = q("COPY customers (id, ssn) TO STDOUT (FORMAT csv, HEADER)").await;
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("id,ssn"));
+    assert_eq!(lines.next(), Some("1,\"[REDACTED:column]\""));
+    let (out, _) = q("\\copy customers TO STDOUT").await;
+    let first = out.lines().next().unwrap_or_default();
+    assert!(first.contains("[REDACTED:column]"), "{first}");
+    // A COPY whose data the gateway cannot read is refused.
+    let (ok, _, err) = psql(
+        port,
+        "require",
+        ALICE_TOKEN,
+        "alice",
+        &["-c", "COPY customers TO STDOUT (ENCODING 'LATIN1')"],
+    )
+    .await;
+    assert!(!ok && err.contains("ENCODING"), "{err}");
     // A unique violation echoes the value; the detail is masked.
     let (ok, _, err) = psql(
         port,
