@@ -5,7 +5,7 @@ use bytes::{BufMut, BytesMut};
 use proptest::prelude::*;
 
 use super::harness::Pair;
-use super::masking::{INT4, TEXT, cache, complete, query};
+use super::masking::{INT4, TEXT, bind_execute_sync, cache, complete, parse_describe_sync, query};
 use super::*;
 use crate::mask::{MaskSpec, Masker};
 use crate::pg::codec::encode::{self, MessageWriter};
@@ -154,6 +154,88 @@ fn copy_of_a_query_follows_the_alias_to_the_column() {
         p.copy_lookups[0].source,
         CopySource::Query("SELECT internal_code AS x FROM t".into())
     );
+    assert_eq!(copy_data(&mut p), b"[REDACTED:column]\n");
+}
+
+#[test]
+fn copy_of_a_prepared_statement_is_paired_through_its_portal() {
+    // tokio-postgres `copy_out`: prepare (Parse, Describe, Sync), then Bind, Execute, Sync.
+    let mut p = code_pair();
+    p.copy_fields = Some(vec![field("t", "internal_code", TEXT)]);
+    let mut c = BytesMut::new();
+    parse_describe_sync(&mut c, "s1", "COPY t (internal_code) TO STDOUT");
+    p.client_send(&c);
+    let mut s = BytesMut::new();
+    MessageWriter::new(&mut s, b'1').finish();
+    MessageWriter::new(&mut s, b't').u16(0).finish();
+    MessageWriter::new(&mut s, b'n').finish();
+    encode::ready_for_query(&mut s, b'I');
+    p.upstream_send(&s);
+    p.client_messages();
+    for _ in 0..2 {
+        let mut c = BytesMut::new();
+        bind_execute_sync(&mut c, "s1", &[]);
+        p.client_send(&c);
+        let mut s = BytesMut::new();
+        MessageWriter::new(&mut s, b'2').finish();
+        s.extend_from_slice(&copy_out(false, 1, &[b"A-77\n"]));
+        p.upstream_send(&s);
+        assert_eq!(copy_data(&mut p), b"[REDACTED:column]\n");
+    }
+    assert_eq!(
+        p.copy_lookups.len(),
+        2,
+        "each execution is looked up: {:?}",
+        p.copy_lookups
+    );
+}
+
+#[test]
+fn a_later_copy_in_a_batch_gets_its_own_fields() {
+    let mut p = code_pair();
+    p.copy_fields = Some(vec![field("t", "id", INT4)]);
+    query(
+        &mut p,
+        "COPY (SELECT id FROM t) TO STDOUT; COPY (SELECT internal_code FROM t) TO STDOUT",
+    );
+    let mut s = copy_out(false, 1, &[b"7\n"]);
+    // The first COPY's CommandComplete and ReadyForQuery are not sent before the second.
+    s.truncate(s.len() - 6 - 12);
+    p.upstream_send(&s);
+    assert_eq!(copy_data(&mut p), b"7\n");
+    p.copy_fields = Some(vec![field("t", "internal_code", TEXT)]);
+    p.upstream_send(&copy_out(false, 1, &[b"A-77\n"]));
+    assert_eq!(copy_data(&mut p), b"[REDACTED:column]\n");
+    let sources: Vec<_> = p.copy_lookups.iter().map(|r| r.source.clone()).collect();
+    assert_eq!(
+        sources,
+        [
+            CopySource::Query("SELECT id FROM t".into()),
+            CopySource::Query("SELECT internal_code FROM t".into()),
+        ]
+    );
+}
+
+#[test]
+fn after_a_search_path_change_unqualified_copies_fail_closed() {
+    let mut p = code_pair();
+    query(&mut p, "SET search_path TO app");
+    let mut s = BytesMut::new();
+    complete(&mut s, "SET");
+    encode::ready_for_query(&mut s, b'I');
+    p.upstream_send(&s);
+    p.client_messages();
+    p.copy_fields = Some(vec![field("t", "internal_code", TEXT)]);
+    query(&mut p, "COPY (SELECT internal_code FROM t) TO STDOUT");
+    p.upstream_send(&copy_out(false, 1, &[b"A-77\n"]));
+    assert!(
+        p.copy_lookups.is_empty(),
+        "resolved elsewhere would be wrong"
+    );
+    assert_eq!(copy_data(&mut p), b"\\N\n");
+    query(&mut p, "COPY (SELECT internal_code FROM app.t) TO STDOUT");
+    p.upstream_send(&copy_out(false, 1, &[b"A-77\n"]));
+    assert_eq!(p.copy_lookups.len(), 1, "qualified names still resolve");
     assert_eq!(copy_data(&mut p), b"[REDACTED:column]\n");
 }
 
