@@ -22,6 +22,10 @@ use super::{AuditError, AuditLogConfig, HeadStore, Stats, SyncMode};
 const MAX_BATCH: usize = 256;
 /// The batch buffer is shrunk back to this after an unusually large batch.
 const BUF_KEEP: usize = 1 << 20;
+/// Deferred records wait at most this long to be written (or less: the sync interval).
+const DEFER: Duration = Duration::from_millis(10);
+/// Deferred records are written at once when this many bytes wait.
+const DEFER_MAX: usize = 64 * 1024;
 
 /// An error to hand every waiter of a batch, without wrapping a refusal twice.
 fn shared(e: AuditError) -> Arc<AuditError> {
@@ -76,6 +80,13 @@ pub(super) struct Writer {
     first_seq: u64,
     /// Records written but not yet fsynced, since when.
     dirty_since: Option<Instant>,
+    /// Deferred records (`interval` mode), encoded into the chain but not yet written: they
+    /// go out with the next write, or within [`DEFER`].
+    deferred: Vec<u8>,
+    /// How many records `deferred` holds.
+    deferred_records: u64,
+    /// The chain's head before the first deferred record, and since when they wait.
+    deferred_from: Option<(ChainHead, Instant)>,
     /// A fsync or checkpoint failed: new records are refused until one succeeds.
     needs_sync: bool,
     /// The trail was removed or replaced underneath: refuse everything from now on.
@@ -165,6 +176,9 @@ impl Writer {
             len: resumed.len,
             first_seq: resumed.first_seq,
             dirty_since: None,
+            deferred: Vec::new(),
+            deferred_records: 0,
+            deferred_from: None,
             needs_sync: resumed.checkpoint != resumed.head,
             lost: None,
             closed: false,
@@ -173,13 +187,30 @@ impl Writer {
         })
     }
 
-    /// When the next periodic fsync (or retry of a failed one) is due.
+    /// When the next write of deferred records or periodic fsync (or retry of a failed
+    /// one) is due.
     fn deadline(&self) -> Option<Instant> {
-        let since = self.dirty_since?;
-        Some(since + self.interval)
+        let sync = self.dirty_since.map(|since| since + self.interval);
+        let write = self
+            .deferred_from
+            .map(|(_, since)| since + DEFER.min(self.interval));
+        match (sync, write) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn tick(&mut self) {
+        let now = Instant::now();
+        let sync_due = self
+            .dirty_since
+            .is_some_and(|since| since + self.interval <= now);
+        if !sync_due {
+            if let Err(e) = self.write_deferred() {
+                tracing::error!(error = %e, "audit trail: deferred records could not be written");
+            }
+            return;
+        }
         if let Err(e) = self.sync_now() {
             tracing::error!(error = %e, "audit trail: fsync failed; refusing records until it works");
             self.dirty_since = Some(Instant::now());
@@ -259,6 +290,50 @@ impl Writer {
         Ok(!was_dirty && self.dirty_since.is_some())
     }
 
+    /// Encodes one record after the fact (a command's result, `interval` mode) into the
+    /// chain without writing it: it goes out in front of the next record written, or within
+    /// [`DEFER`], so it costs no write of its own. `Ok(true)` when the writer thread must be
+    /// woken to schedule that write. A failing trail refuses it like any record.
+    pub(super) fn append_deferred(&mut self, event: &AuditEvent) -> Result<bool, AuditError> {
+        if self.closed {
+            return Err(AuditError::Closed);
+        }
+        if let Some(lost) = &self.lost {
+            return Err(AuditError::Unwritable(lost.clone()));
+        }
+        if self.needs_sync || self.checkpointer.failed() {
+            return self.append_one(event);
+        }
+        let wake = self.deferred_from.is_none();
+        if wake {
+            self.deferred_from = Some((self.encoder.head(), Instant::now()));
+        }
+        self.encoder
+            .encode_into(jiff::Timestamp::now(), event, &mut self.deferred);
+        self.deferred_records += 1;
+        if self.deferred.len() >= DEFER_MAX {
+            self.stats.batches.fetch_add(1, Ordering::Relaxed);
+            self.write_deferred()?;
+            return Ok(self.dirty_since.is_some());
+        }
+        Ok(wake)
+    }
+
+    /// Writes the deferred records, if any.
+    fn write_deferred(&mut self) -> Result<(), AuditError> {
+        if self.deferred_from.is_none() {
+            return Ok(());
+        }
+        if let Some(lost) = &self.lost {
+            return Err(AuditError::Unwritable(lost.clone()));
+        }
+        let result = self.reopen().and_then(|()| self.write_records(&[]));
+        if result.is_err() {
+            self.stats.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
     /// Writes a batch of records; in `always` mode also fsyncs them. On failure nothing of
     /// the batch counts: the encoder is rewound and the file is cut back when reopened.
     fn append(&mut self, events: &[AuditEvent]) -> Result<(), AuditError> {
@@ -270,15 +345,36 @@ impl Writer {
             self.needs_sync = true;
             self.sync_now()?;
         }
-        let before = self.encoder.head();
-        let now = jiff::Timestamp::now();
+        self.write_records(events)
+    }
+
+    /// Writes the deferred records and then `events` with one write. On failure both are
+    /// lost: the encoder is rewound to before the first of them.
+    fn write_records(&mut self, events: &[AuditEvent]) -> Result<(), AuditError> {
         self.buf.clear();
+        let (before, deferred) = match self.deferred_from.take() {
+            Some((head, _)) => {
+                self.buf.append(&mut self.deferred);
+                (head, std::mem::take(&mut self.deferred_records))
+            }
+            None => (self.encoder.head(), 0),
+        };
+        if self.deferred.capacity() > DEFER_MAX * 2 {
+            self.deferred = Vec::new();
+        }
+        let now = jiff::Timestamp::now();
         for event in events {
             self.encoder.encode_into(now, event, &mut self.buf);
         }
         let result = self.write_batch(before);
         if result.is_err() {
             self.encoder = ChainEncoder::resume(before, self.key.clone());
+            if deferred > 0 {
+                tracing::error!(
+                    records = deferred,
+                    "audit trail: deferred records lost with a failed write"
+                );
+            }
         }
         if self.buf.capacity() > BUF_KEEP {
             self.buf = Vec::with_capacity(BUF_KEEP);
@@ -286,7 +382,7 @@ impl Writer {
         if result.is_ok() {
             self.stats
                 .records
-                .fetch_add(events.len() as u64, Ordering::Relaxed);
+                .fetch_add(events.len() as u64 + deferred, Ordering::Relaxed);
         }
         result
     }
@@ -360,11 +456,12 @@ impl Writer {
         Ok(())
     }
 
-    /// Fsyncs what was written and checkpoints it.
+    /// Writes what was deferred, fsyncs what was written and checkpoints it.
     fn sync_now(&mut self) -> Result<(), AuditError> {
         if let Some(lost) = &self.lost {
             return Err(AuditError::Unwritable(lost.clone()));
         }
+        self.write_deferred()?;
         if self.dirty_since.is_some() || self.needs_sync {
             self.reopen()?;
             if let Err(e) = self.fsync() {
