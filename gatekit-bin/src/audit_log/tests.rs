@@ -19,6 +19,7 @@ fn event(i: usize) -> AuditEvent {
         identity: Arc::new(Identity::new("alice", ["dev"])),
         target: "shop".into(),
         protocol: Protocol::Postgres,
+        number: 1,
         command: format!("SELECT * FROM customers WHERE id = {i}"),
         classes: ClassSet::of(Class::Read),
         objects: vec!["public.customers".into()],

@@ -113,6 +113,13 @@ impl AuditRecord {
                 Some(err) => format!("{} (error: {err})", e.command),
                 None => e.command.clone(),
             },
+            Some(AuditEvent::CommandResult(e)) => {
+                let took = format!("{} µs", e.duration_us);
+                match &e.error {
+                    Some(err) => format!("#{} -> error {err} ({took})", e.number),
+                    None => format!("#{} -> {} rows {took}", e.number, e.rows),
+                }
+            }
             Some(AuditEvent::SessionStart(e)) => {
                 format!("from {}", e.client.as_deref().unwrap_or("?"))
             }
