@@ -239,8 +239,10 @@ pub struct CommandResultEvent {
 
 impl CommandResultEvent {
     /// The `error` text for a server error: `code: message`, the message cut to
-    /// [`RESULT_ERROR_BYTES`] on a character boundary.
+    /// [`RESULT_ERROR_BYTES`] and the code to 16 bytes, on character boundaries.
     pub fn error_text(code: &str, message: &str) -> String {
+        let mut code = code.to_owned();
+        cut(&mut code, 16);
         let mut message = message.to_owned();
         cut(&mut message, RESULT_ERROR_BYTES);
         format!("{code}: {message}")

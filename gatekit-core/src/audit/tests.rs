@@ -613,7 +613,11 @@ fn commands_of_older_trails_have_number_zero_and_write_none() {
     for event in events() {
         if let AuditEvent::Command(c) = &event {
             assert_eq!(c.number, 0);
-            assert!(!serde_json::to_string(&event).unwrap().contains("\"number\""));
+            assert!(
+                !serde_json::to_string(&event)
+                    .unwrap()
+                    .contains("\"number\"")
+            );
         }
     }
 }
@@ -624,8 +628,5 @@ fn result_errors_are_cut_on_a_character_boundary() {
     let text = CommandResultEvent::error_text("22001", &long);
     assert!(text.starts_with("22001: é"));
     assert!(text.len() <= RESULT_ERROR_BYTES + "22001: ".len());
-    assert_eq!(
-        CommandResultEvent::error_text("23505", "dup"),
-        "23505: dup"
-    );
+    assert_eq!(CommandResultEvent::error_text("23505", "dup"), "23505: dup");
 }

@@ -13,6 +13,6 @@ pub use codec::{Frame, Limits};
 pub use error::{PgError, Side, Tag};
 pub use session::{
     ColumnCache, ColumnKey, DEFAULT_ALLOWED_SETTINGS, Decision, Event, LoginRefusal, LoginRequest,
-    Masking, Output, Password, QualifiedColumn, Session, SessionConfig, StatementKind,
+    Masking, Outcome, Output, Password, QualifiedColumn, Session, SessionConfig, StatementKind,
     StatementRequest, UpstreamTls, UserCheck,
 };

@@ -3,6 +3,7 @@
 mod columns;
 mod config;
 mod mask;
+mod outcome;
 mod record;
 mod relay;
 mod shapes;
@@ -27,6 +28,7 @@ use crate::pg::error::{PgError, Side, Tag};
 pub use columns::{ColumnCache, ColumnKey, QualifiedColumn};
 pub use config::{DEFAULT_ALLOWED_SETTINGS, Password, SessionConfig, UpstreamTls, UserCheck};
 pub use mask::Masking;
+pub use outcome::Outcome;
 pub use relay::{Decision, StatementKind, StatementRequest};
 
 /// Something the session hands the driver.
@@ -250,6 +252,7 @@ pub struct Session {
     mask: mask::MaskMode,
     database: Option<String>,
     record: Option<Box<record::Recording>>,
+    outcome: outcome::Tracker,
 }
 
 impl std::fmt::Debug for Session {
@@ -299,6 +302,7 @@ impl Session {
             mask: mask::MaskMode::default(),
             database: None,
             record: None,
+            outcome: outcome::Tracker::new(now),
         }
     }
 
@@ -343,12 +347,18 @@ impl Session {
         if !self.to_client.is_empty() {
             let bytes = self.to_client.split().freeze();
             self.record_to_client(&bytes);
+            if self.state == State::Ready {
+                self.outcome.to_client(&bytes);
+            }
             return Some(Output::ToClient(bytes));
         }
         if !self.to_upstream.is_empty() {
             self.track_before_send();
             let bytes = self.to_upstream.split().freeze();
             self.record_to_server(&bytes);
+            if self.state == State::Ready {
+                self.outcome.to_server(&bytes);
+            }
             return Some(Output::ToUpstream(bytes));
         }
         self.events.pop_front().map(Output::Event)
