@@ -601,6 +601,7 @@ fn command_results_pair_with_numbered_commands_and_chain() {
         .iter()
         .map(|l| AuditRecord::parse(l).unwrap())
         .collect();
+    assert_eq!(recs[0].summary(), "#3 SELECT id FROM orders LIMIT 3");
     assert_eq!(recs[1].summary(), "#3 -> 3 rows 412 µs");
     assert_eq!(
         recs[3].summary(),
