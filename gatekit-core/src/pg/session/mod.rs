@@ -348,7 +348,7 @@ impl Session {
             let bytes = self.to_client.split().freeze();
             self.record_to_client(&bytes);
             if self.state == State::Ready {
-                self.outcome.to_client(&bytes);
+                self.outcome.sent_to_client(&bytes);
             }
             return Some(Output::ToClient(bytes));
         }
@@ -357,7 +357,7 @@ impl Session {
             let bytes = self.to_upstream.split().freeze();
             self.record_to_server(&bytes);
             if self.state == State::Ready {
-                self.outcome.to_server(&bytes);
+                self.outcome.sent_to_server(&bytes);
             }
             return Some(Output::ToUpstream(bytes));
         }

@@ -233,7 +233,7 @@ impl Tracker {
     }
 
     /// Frontend messages as sent to the server (whole messages).
-    pub(crate) fn to_server(&mut self, bytes: &[u8]) {
+    pub(crate) fn sent_to_server(&mut self, bytes: &[u8]) {
         for (tag, body) in messages(bytes) {
             match tag {
                 b'Q' => {
@@ -284,7 +284,7 @@ impl Tracker {
     }
 
     /// Backend messages as sent to the client (whole messages).
-    pub(crate) fn to_client(&mut self, bytes: &[u8]) {
+    pub(crate) fn sent_to_client(&mut self, bytes: &[u8]) {
         for (tag, body) in messages(bytes) {
             self.bytes = self.bytes.saturating_add(body.len() as u64 + 5);
             match tag {

@@ -132,10 +132,10 @@ fn run(script_name: &str, script: &str) {
     let mut to_client = BytesMut::new();
     let flush = |t: &mut Tracker, s: &mut BytesMut, c: &mut BytesMut| {
         if !s.is_empty() {
-            t.to_server(&s.split());
+            t.sent_to_server(&s.split());
         }
         if !c.is_empty() {
-            t.to_client(&c.split());
+            t.sent_to_client(&c.split());
         }
     };
     for (n, line) in script.lines().enumerate() {
@@ -195,12 +195,12 @@ fn bytes_are_the_answer_sent_to_the_client() {
     t.decided(1, true);
     let mut q = BytesMut::new();
     frontend(&mut q, "Q SELECT a FROM t");
-    t.to_server(&q);
+    t.sent_to_server(&q);
     let mut answer = BytesMut::new();
     for m in ["T", "D", "D", "C SELECT 2", "Z I"] {
         backend(&mut answer, m);
     }
-    t.to_client(&answer);
+    t.sent_to_client(&answer);
     let got = t.poll().unwrap();
     assert_eq!((got.rows, got.bytes), (2, answer.len() as u64));
 }
@@ -224,15 +224,15 @@ fn outcomes_and_requests_stay_bounded() {
     backend(&mut answer, "Z I");
     for id in 0..(MAX_OUTCOMES as u64 + 10) {
         t.decided(id, true);
-        t.to_server(&q);
-        t.to_client(&answer);
+        t.sent_to_server(&q);
+        t.sent_to_client(&answer);
     }
     assert_eq!(t.outcomes.len(), MAX_OUTCOMES);
     assert_eq!(t.poll().map(|o| o.command), Some(10));
     let mut sync = BytesMut::new();
     frontend(&mut sync, "S");
     for _ in 0..(MAX_PENDING + 10) {
-        t.to_server(&sync);
+        t.sent_to_server(&sync);
         t.decided(0, true);
     }
     assert_eq!(t.pending.len(), MAX_PENDING);
@@ -280,9 +280,9 @@ proptest! {
                 t.decided(i as u64, i % 3 != 0);
             }
             if *server {
-                t.to_server(bytes);
+                t.sent_to_server(bytes);
             } else {
-                t.to_client(bytes);
+                t.sent_to_client(bytes);
             }
             while let Some(o) = t.poll() {
                 prop_assert!(o.error.as_ref().is_none_or(|e| e.len() <= RESULT_LIMIT));
