@@ -3,6 +3,7 @@
 mod harness;
 mod holds;
 mod masking;
+mod outcomes;
 mod recording;
 mod server;
 mod statements;
