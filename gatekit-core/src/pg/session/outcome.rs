@@ -2,28 +2,7 @@
 //! the audit trail's `command_result` records.
 //!
 //! The [`Tracker`] pairs the messages the session sends the server with the answers it
-//! sends the client, the way the server processes them, and turns each finished command
-//! into an [`Outcome`]:
-//!
-//! - a simple `Query` (one decided command, possibly several statements) ends at its
-//!   ReadyForQuery: its rows are the sum of its statements' CommandComplete counts, its
-//!   error the first ErrorResponse;
-//! - a `FunctionCall` ends at its ReadyForQuery (1 row when the server answered a value);
-//! - in the extended protocol a statement is decided once, at `Parse`, and each `Execute`
-//!   of a portal bound from it ends at its CommandComplete, EmptyQueryResponse or
-//!   PortalSuspended with an outcome of its own (rows from the tag, or the DataRows of a
-//!   suspended portal). An error ends the `Parse`, `Bind` or `Execute` it answers with an
-//!   outcome carrying it; the messages the server then skips up to `Sync` get none;
-//! - `COPY` counts the rows of its `COPY n` tag;
-//! - a denied command gets no outcome: its audit record says denied already, and its
-//!   stand-in's error is not an outcome.
-//!
-//! It reads only message headers and the few bodies it needs (CommandComplete tags, error
-//! fields, statement and portal names): a DataRow costs a counter increment. Memory is
-//! bounded: at most [`MAX_PENDING`] requests await answers, [`MAX_NAMED`] statement and
-//! portal names are remembered, and [`MAX_OUTCOMES`] outcomes wait to be polled (the
-//! oldest go first). A client that pipelines deeper than [`MAX_PENDING`] messages gets
-//! approximate outcomes until the server catches up.
+//! sends the client; [`Outcome`] documents the pairing.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -41,7 +20,29 @@ pub(crate) const MAX_NAMED: usize = 4096;
 /// Outcomes waiting for [`Session::poll_outcome`], at most.
 pub(crate) const MAX_OUTCOMES: usize = 4096;
 
-/// How one allowed command ended upstream.
+/// How one allowed command ended upstream, from [`Session::poll_outcome`].
+///
+/// The session pairs the messages it sends the server with the answers it sends the
+/// client, the way the server processes them:
+///
+/// - a simple `Query` (one decided command, possibly several statements) ends at its
+///   ReadyForQuery: its rows are the sum of its statements' CommandComplete counts, its
+///   error the first ErrorResponse;
+/// - a `FunctionCall` ends at its ReadyForQuery (1 row when the server answered a value);
+/// - in the extended protocol a statement is decided once, at `Parse`, and each `Execute`
+///   of a portal bound from it ends at its CommandComplete, EmptyQueryResponse or
+///   PortalSuspended with an outcome of its own (rows from the tag, or the DataRows of a
+///   suspended portal). An error ends the `Parse`, `Bind` or `Execute` it answers with an
+///   outcome carrying it; the messages the server then skips up to `Sync` get none;
+/// - `COPY` counts the rows of its `COPY n` tag;
+/// - a denied command gets no outcome: its audit record says denied already, and its
+///   stand-in's error is not an outcome.
+///
+/// Only message headers and the few bodies needed (CommandComplete tags, error fields,
+/// statement and portal names) are read: a DataRow costs a counter increment. Memory is
+/// bounded: at most 16384 requests await answers, 4096 statement and 4096 portal names are
+/// remembered, and 4096 outcomes wait to be polled (the oldest go first). A client that
+/// pipelines deeper than that gets approximate outcomes until the server catches up.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outcome {
     /// The command's number: the [`StatementRequest::id`](super::StatementRequest::id) it
@@ -403,7 +404,7 @@ impl Tracker {
 impl Session {
     /// The next outcome of an allowed command (rows, bytes, duration, error), in the
     /// order the commands finished; drain it after [`Session::poll_output`]. Denied
-    /// commands have none; see the `outcome` module docs for how answers are paired.
+    /// commands have none; see [`Outcome`] for how answers are paired.
     pub fn poll_outcome(&mut self) -> Option<Outcome> {
         self.outcome.poll()
     }
