@@ -2,7 +2,8 @@
 //! driver answering every event as a cooperative driver would. Nothing may panic, the
 //! output stays bounded by the input, and an error leaves the session closed and sticky.
 //! Bit 6 of the first byte masks the session (column lookups answered in turn with a name
-//! and with a failure), so the masking of rows, COPY data and notices is fuzzed too.
+//! and with a failure; COPY field lookups likewise), so the masking of rows, COPY data and
+//! notices is fuzzed too.
 #![no_main]
 
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use gatekit_core::Identity;
 use gatekit_core::pg::codec::{CancelKey, ProtocolVersion, encode};
 use gatekit_core::mask::{MaskSpec, Masker};
 use gatekit_core::pg::{
-    ColumnCache, Decision, Event, Masking, Output, QualifiedColumn, Session, SessionConfig,
+    ColumnCache, CopyField, Decision, Event, Masking, Output, QualifiedColumn, Session, SessionConfig,
     UpstreamTls,
 };
 use jiff::Timestamp;
@@ -75,6 +76,24 @@ fn drain(s: &mut Session, now: Timestamp, out: &mut usize, mask: &Option<Arc<Mas
                                 .map(|k| (*k, QualifiedColumn::new("public", "t", "ssn")))
                                 .collect();
                             s.handle_columns(now, Ok(names))
+                        }
+                    }
+                    Event::ResolveCopy(_) => {
+                        lookups += 1;
+                        if lookups % 2 == 0 {
+                            s.handle_copy_columns(now, Err("fuzz".into()))
+                        } else {
+                            let fields = vec![
+                                CopyField {
+                                    column: Some(QualifiedColumn::new("public", "t", "ssn")),
+                                    type_oid: 25,
+                                },
+                                CopyField {
+                                    column: None,
+                                    type_oid: 23,
+                                },
+                            ];
+                            s.handle_copy_columns(now, Ok(fields))
                         }
                     }
                     _ => Ok(()),

@@ -2,7 +2,10 @@
 //! by one thread off the data path.
 //!
 //! Connections hand their recorded lines to [`Recordings::write`], which never waits: the
-//! lines go into a bounded queue to the writer thread. When the queue is full they are
+//! lines go into a bounded queue to the writer thread. The writer drains the queue every
+//! [`TICK`] (or as soon as it is half full, or something waits on it), with one write per
+//! session file per drain, so a busy connection does not wake a thread per command. When
+//! the queue is full they are
 //! dropped and counted, and once the queue has room again the session's file gets a
 //! `{"event":"dropped","count":N}` line (N recorded events lost) before its next lines.
 //! [`Recordings::close`] ends a session's file with an fsync. Files are created `0600`,
@@ -14,6 +17,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::Thread;
+use std::time::Duration;
 
 use anyhow::Context;
 use bytes::Bytes;
@@ -25,6 +30,9 @@ pub const SESSIONS_DIR: &str = "sessions";
 
 /// Batches of lines waiting for the writer, at most.
 const QUEUE: usize = 4096;
+
+/// How long queued lines wait for the writer at most (unless the queue fills up).
+const TICK: Duration = Duration::from_millis(50);
 
 /// Longest session id accepted in a file name.
 const MAX_ID: usize = 128;
@@ -39,6 +47,8 @@ enum Msg {
 /// The recordings of one `serve`: the writer thread and its queue.
 pub struct Recordings {
     tx: mpsc::Sender<Msg>,
+    /// The writer thread, unparked when the queue is half full or a caller waits.
+    writer: Thread,
     limits: RecordLimits,
     /// Events dropped per session and not yet marked in its file.
     dropped: Mutex<HashMap<Arc<str>, u64>>,
@@ -72,12 +82,13 @@ impl Recordings {
         let dir = audit_dir.join(SESSIONS_DIR);
         create_private_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let (tx, rx) = mpsc::channel(QUEUE);
-        std::thread::Builder::new()
+        let handle = std::thread::Builder::new()
             .name("gatekit-recordings".into())
             .spawn(move || writer(dir, rx))
             .context("starting the recordings writer")?;
         Ok(Recordings {
             tx,
+            writer: handle.thread().clone(),
             limits,
             dropped: Mutex::new(HashMap::new()),
             any_dropped: AtomicBool::new(false),
@@ -119,7 +130,11 @@ impl Recordings {
         }
         let count = events(&lines);
         match self.tx.try_send(Msg::Write(id.into(), lines)) {
-            Ok(()) => {}
+            Ok(()) => {
+                if self.tx.capacity() < QUEUE / 2 {
+                    self.writer.unpark();
+                }
+            }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 let mut dropped = self.dropped.lock().unwrap_or_else(PoisonError::into_inner);
                 *dropped.entry(id.into()).or_insert(0) += count;
@@ -140,13 +155,17 @@ impl Recordings {
             let mut dropped = self.dropped.lock().unwrap_or_else(PoisonError::into_inner);
             dropped.remove(id).unwrap_or(0)
         };
-        let _ = self.tx.send(Msg::Close(id.into(), n)).await;
+        if self.tx.send(Msg::Close(id.into(), n)).await.is_ok() {
+            // A session's end is rare next to its commands: its file is finished at once.
+            self.writer.unpark();
+        }
     }
 
     /// Waits until everything queued so far is written.
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
         if self.tx.send(Msg::Flush(done)).await.is_ok() {
+            self.writer.unpark();
             let _ = wait.await;
         }
     }
@@ -187,18 +206,38 @@ fn open_private(path: &Path) -> io::Result<File> {
     o.open(path)
 }
 
-/// The writer thread's open files, and the sessions whose file failed.
+/// The writer thread's open files, the lines of this drain not yet written, and the
+/// sessions whose file failed.
 struct Files {
     dir: PathBuf,
     open: HashMap<Arc<str>, File>,
+    pending: HashMap<Arc<str>, Vec<u8>>,
     failed: HashSet<Arc<str>>,
 }
 
 impl Files {
+    /// Queues `bytes` for session `id`'s file; written by [`Files::write_pending`].
     fn append(&mut self, id: &Arc<str>, bytes: &[u8]) {
         if self.failed.contains(id) {
             return;
         }
+        match self.pending.get_mut(id) {
+            Some(buf) => buf.extend_from_slice(bytes),
+            None => {
+                self.pending.insert(Arc::clone(id), bytes.to_vec());
+            }
+        }
+    }
+
+    /// Writes every session's pending lines, one write per file.
+    fn write_pending(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        for (id, bytes) in pending {
+            self.write(&id, &bytes);
+        }
+    }
+
+    fn write(&mut self, id: &Arc<str>, bytes: &[u8]) {
         let r = match self.open.get_mut(id) {
             Some(f) => f.write_all(bytes),
             None => {
@@ -218,6 +257,9 @@ impl Files {
     }
 
     fn close(&mut self, id: &Arc<str>) {
+        if let Some(bytes) = self.pending.remove(id) {
+            self.write(id, &bytes);
+        }
         self.failed.remove(id);
         if let Some(f) = self.open.remove(id)
             && let Err(e) = f.sync_all()
@@ -233,25 +275,36 @@ fn writer(dir: PathBuf, mut rx: mpsc::Receiver<Msg>) {
     let mut files = Files {
         dir,
         open: HashMap::new(),
+        pending: HashMap::new(),
         failed: HashSet::new(),
     };
-    while let Some(msg) = rx.blocking_recv() {
-        match msg {
-            Msg::Write(id, bytes) => files.append(&id, &bytes),
-            Msg::Dropped(id, count) => files.append(&id, &marker(count)),
-            Msg::Close(id, count) => {
-                if count > 0 {
-                    files.append(&id, &marker(count));
+    loop {
+        let open = loop {
+            match rx.try_recv() {
+                Ok(Msg::Write(id, bytes)) => files.append(&id, &bytes),
+                Ok(Msg::Dropped(id, count)) => files.append(&id, &marker(count)),
+                Ok(Msg::Close(id, count)) => {
+                    if count > 0 {
+                        files.append(&id, &marker(count));
+                    }
+                    files.close(&id);
                 }
-                files.close(&id);
-            }
-            Msg::Flush(done) => {
-                for f in files.open.values() {
-                    let _ = f.sync_data();
+                Ok(Msg::Flush(done)) => {
+                    files.write_pending();
+                    for f in files.open.values() {
+                        let _ = f.sync_data();
+                    }
+                    let _ = done.send(());
                 }
-                let _ = done.send(());
+                Err(mpsc::error::TryRecvError::Empty) => break true,
+                Err(mpsc::error::TryRecvError::Disconnected) => break false,
             }
+        };
+        files.write_pending();
+        if !open {
+            break;
         }
+        std::thread::park_timeout(TICK);
     }
     for f in files.open.values() {
         let _ = f.sync_all();
@@ -307,11 +360,34 @@ mod tests {
     }
 
     #[test]
+    fn lines_reach_the_file_within_a_tick_without_a_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = Recordings::open(dir.path(), RecordLimits::default()).unwrap();
+        rec.write("s1", Bytes::from_static(b"{\"a\":1}\n"));
+        rec.write("s1", Bytes::from_static(b"{\"a\":2}\n"));
+        let path = session_file(dir.path(), "s1").unwrap();
+        let deadline = std::time::Instant::now() + TICK * 40;
+        loop {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            if text == "{\"a\":1}\n{\"a\":2}\n" {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "lines not written after {:?}: {text:?}",
+                TICK * 40
+            );
+            std::thread::sleep(TICK / 5);
+        }
+    }
+
+    #[test]
     fn a_full_queue_drops_counts_and_marks_the_loss() {
         // No writer thread: the queue fills and stays full until drained by hand.
         let (tx, mut rx) = mpsc::channel(2);
         let rec = Recordings {
             tx,
+            writer: std::thread::current(),
             limits: RecordLimits::default(),
             dropped: Mutex::new(HashMap::new()),
             any_dropped: AtomicBool::new(false),

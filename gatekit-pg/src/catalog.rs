@@ -10,7 +10,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use gatekit_core::pg::{ColumnCache, ColumnKey, QualifiedColumn, SessionConfig, UpstreamTls};
+use gatekit_core::pg::{
+    ColumnCache, ColumnKey, CopyField, CopyRequest, CopySource, QualifiedColumn, SessionConfig,
+    UpstreamTls,
+};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, NoTls};
 
@@ -22,6 +25,14 @@ const LOOKUP: &str = "SELECT k.oid, k.attnum, n.nspname::text, c.relname::text, 
      JOIN pg_catalog.pg_attribute a ON a.attrelid = k.oid AND a.attnum = k.attnum \
      JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace";
+
+/// The columns a `COPY table TO` writes: non-dropped, non-generated, in order.
+const TABLE_COLUMNS: &str = "SELECT n.nspname::text, c.relname::text, a.attname::text, a.atttypid \
+     FROM pg_catalog.pg_attribute a \
+     JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+     WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped \
+     AND a.attgenerated = '' ORDER BY a.attnum";
 
 /// Distinct databases a target's catalog keeps caches and connections for, at most.
 const MAX_DATABASES: usize = 64;
@@ -112,6 +123,112 @@ impl Catalog {
             Err(_) => {
                 *guard = None;
                 Err("catalog lookup timed out".to_owned())
+            }
+        }
+    }
+
+    /// Names the fields of a COPY OUT in `database`: inside a read-only transaction under
+    /// the session's `search_path`, a table's columns from `pg_attribute`, a query's by
+    /// preparing it (never executing it).
+    pub(crate) async fn copy_columns(
+        &self,
+        session: &SessionConfig,
+        database: &str,
+        req: &CopyRequest,
+    ) -> Result<Vec<CopyField>, String> {
+        let (_, conn) = self.entry(database);
+        let mut guard = conn.lock().await;
+        let work = async {
+            if guard.as_ref().is_none_or(Client::is_closed) {
+                *guard = Some(self.connect(session, database).await?);
+            }
+            let Some(client) = guard.as_ref() else {
+                return Err("no catalog connection".to_owned());
+            };
+            let e = |e: tokio_postgres::Error| e.to_string();
+            client.batch_execute("BEGIN READ ONLY").await.map_err(e)?;
+            if let Some(path) = &req.search_path {
+                client
+                    .query(
+                        "SELECT pg_catalog.set_config('search_path', $1, true)",
+                        &[path],
+                    )
+                    .await
+                    .map_err(e)?;
+            }
+            let fields = match &req.source {
+                CopySource::Table(table) => {
+                    let rows = client.query(TABLE_COLUMNS, &[table]).await.map_err(e)?;
+                    if rows.is_empty() {
+                        return Err(format!("table {table} not found"));
+                    }
+                    rows.iter()
+                        .map(|r| {
+                            let get = |i| r.try_get::<_, String>(i).map_err(e);
+                            Ok(CopyField {
+                                column: Some(QualifiedColumn::new(&get(0)?, &get(1)?, &get(2)?)),
+                                type_oid: r.try_get(3).map_err(e)?,
+                            })
+                        })
+                        .collect::<Result<Vec<_>, String>>()?
+                }
+                CopySource::Query(sql) => {
+                    let statement = client.prepare(sql).await.map_err(e)?;
+                    let columns = statement.columns();
+                    let keys: Vec<Option<ColumnKey>> = columns
+                        .iter()
+                        .map(|c| match (c.table_oid(), c.column_id()) {
+                            (Some(t), Some(a)) if t != 0 && a > 0 => Some(ColumnKey {
+                                table_oid: t,
+                                column: a,
+                            }),
+                            _ => None,
+                        })
+                        .collect();
+                    let asked: Vec<ColumnKey> = keys.iter().flatten().copied().collect();
+                    let oids: Vec<u32> = asked.iter().map(|k| k.table_oid).collect();
+                    let attnums: Vec<i16> = asked.iter().map(|k| k.column).collect();
+                    let rows = client.query(LOOKUP, &[&oids, &attnums]).await.map_err(e)?;
+                    let mut names = HashMap::new();
+                    for r in &rows {
+                        let key = ColumnKey {
+                            table_oid: r.try_get(0).map_err(e)?,
+                            column: r.try_get(1).map_err(e)?,
+                        };
+                        let get = |i| r.try_get::<_, String>(i).map_err(e);
+                        names.insert(key, QualifiedColumn::new(&get(2)?, &get(3)?, &get(4)?));
+                    }
+                    let mut fields = Vec::with_capacity(columns.len());
+                    for (c, key) in columns.iter().zip(keys) {
+                        let column = match key {
+                            None => None,
+                            Some(k) => Some(
+                                names
+                                    .get(&k)
+                                    .cloned()
+                                    .ok_or_else(|| format!("column {k:?} not in the catalog"))?,
+                            ),
+                        };
+                        fields.push(CopyField {
+                            column,
+                            type_oid: c.type_().oid(),
+                        });
+                    }
+                    fields
+                }
+            };
+            client.batch_execute("ROLLBACK").await.map_err(e)?;
+            Ok(fields)
+        };
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(Ok(found)) => Ok(found),
+            Ok(Err(e)) => {
+                *guard = None;
+                Err(e)
+            }
+            Err(_) => {
+                *guard = None;
+                Err("COPY column lookup timed out".to_owned())
             }
         }
     }

@@ -339,6 +339,18 @@ impl<G: Gate> Driver<G> {
                 }
                 let _ = self.session.handle_columns(now(), answer);
             }
+            Event::ResolveCopy(req) => {
+                let database = self.database().to_owned();
+                let answer = self
+                    .inner
+                    .catalog
+                    .copy_columns(&self.inner.config, &database, &req)
+                    .await;
+                if let Err(e) = &answer {
+                    tracing::warn!(session = %self.id, error = %e, "COPY column lookup failed; masking its fields whole");
+                }
+                let _ = self.session.handle_copy_columns(now(), answer);
+            }
             Event::Statement(req) => {
                 let decision = match &self.info {
                     Some(info) => self.inner.gate.decide(info, &req).await,

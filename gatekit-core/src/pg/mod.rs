@@ -12,7 +12,7 @@ mod session;
 pub use codec::{Frame, Limits};
 pub use error::{PgError, Side, Tag};
 pub use session::{
-    ColumnCache, ColumnKey, DEFAULT_ALLOWED_SETTINGS, Decision, Event, LoginRefusal, LoginRequest,
-    Masking, Outcome, Output, Password, QualifiedColumn, Session, SessionConfig, StatementKind,
-    StatementRequest, UpstreamTls, UserCheck,
+    ColumnCache, ColumnKey, CopyField, CopyRequest, CopySource, DEFAULT_ALLOWED_SETTINGS, Decision,
+    Event, LoginRefusal, LoginRequest, Masking, Outcome, Output, Password, QualifiedColumn,
+    Session, SessionConfig, StatementKind, StatementRequest, UpstreamTls, UserCheck,
 };

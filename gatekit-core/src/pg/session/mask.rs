@@ -27,12 +27,23 @@
 //!
 //! # COPY, notices, errors
 //!
-//! Text and CSV COPY OUT data is masked per CopyData message, which PostgreSQL sends one row
-//! at a time, by the detectors (COPY carries no column names, so column rules do not apply).
-//! Binary COPY fields are not typed on the wire: a field in which a detector finds anything
-//! is sent as NULL, so the framing stays intact. NoticeResponse and ErrorResponse messages
-//! have their message, detail, hint and context masked (a unique violation echoes the
-//! value), and NOTIFY payloads too. FunctionCall results are not masked.
+//! COPY OUT data is masked per CopyData message, which PostgreSQL sends one row at a
+//! time. When the session's profiles have column rules, the COPY's fields are named
+//! through the catalog and masked field by field, each by its column's rules and the
+//! detectors, in text (escapes decoded and re-applied), CSV (the statement's `DELIMITER`,
+//! `QUOTE`, `ESCAPE` and `NULL`) and binary format; see the [`copy`](super::copy) module
+//! for how the fields are named and how it fails closed. Without column rules nothing is
+//! looked up or parsed: text and CSV rows go through the detectors whole, and a binary
+//! field in which a detector finds anything is sent as NULL, so the framing stays intact.
+//! NoticeResponse and ErrorResponse messages have their message, detail, hint and context
+//! masked (a unique violation echoes the value), and NOTIFY payloads too.
+//!
+//! # FunctionCall
+//!
+//! A FunctionCallResponse value goes through the detectors. The function's result type is
+//! not on the wire: a text-format result is masked in place as text; a binary-format one
+//! in which a detector finds anything is sent as NULL (length -1), with one notice for
+//! the call.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -41,6 +52,8 @@ use bytes::{BufMut, BytesMut};
 use jiff::Timestamp;
 
 use super::columns::{ColumnCache, ColumnKey, QualifiedColumn};
+use super::copy::{AwaitingCopy, column_rules};
+use super::copy_data::mask_copy_data;
 use super::shapes::{self, Field, Layout, Lineage, Plan, Tracker};
 use super::{Event, Session, State};
 use crate::mask::{CellOutcome, Column, Masker, ValueKind};
@@ -87,8 +100,8 @@ struct Awaiting {
 /// The session's masking state, from the moment it is ready.
 pub(super) struct MaskState {
     /// `None` until the driver said ([`Session::handle_masking`]).
-    masking: Option<Arc<Masking>>,
-    tracker: Tracker,
+    pub masking: Option<Arc<Masking>>,
+    pub tracker: Tracker,
     /// Bytes of `to_upstream` already recorded by the tracker.
     sent_upto: usize,
     awaiting: Option<Awaiting>,
@@ -96,6 +109,10 @@ pub(super) struct MaskState {
     nulled: Vec<usize>,
     nulled_plan: Option<Arc<Plan>>,
     nulled_unknown: bool,
+    /// A FunctionCall result was sent as NULL.
+    nulled_function: bool,
+    /// A CopyOutResponse waiting for its fields' names.
+    pub awaiting_copy: Option<AwaitingCopy>,
 }
 
 impl MaskState {
@@ -108,6 +125,8 @@ impl MaskState {
             nulled: Vec::new(),
             nulled_plan: None,
             nulled_unknown: false,
+            nulled_function: false,
+            awaiting_copy: None,
         }
     }
 }
@@ -240,7 +259,9 @@ impl Session {
     pub(super) fn relay_masked(&mut self, now: Timestamp) -> Result<(), PgError> {
         self.track_sent()?;
         let masking = match &self.mask {
-            MaskMode::On(s) if s.awaiting.is_none() => s.masking.clone(),
+            MaskMode::On(s) if s.awaiting.is_none() && s.awaiting_copy.is_none() => {
+                s.masking.clone()
+            }
             _ => None,
         };
         let Some(masking) = masking else {
@@ -351,6 +372,8 @@ impl Session {
                 }
                 self.to_client.extend_from_slice(frame.raw());
             }
+            b'H' if column_rules(maskers) => return self.copy_out_started(frame),
+            b'V' => self.function_result(maskers, &frame)?,
             b'1' | b'2' | b'3' | b'n' | b'H' | b'W' | b'c' => {
                 if let Some(s) = self.state_mut() {
                     match tag {
@@ -358,11 +381,20 @@ impl Session {
                         b'2' => s.tracker.on_bind_complete(maskers),
                         b'3' => s.tracker.on_close_complete(),
                         b'n' => s.tracker.on_no_data(),
-                        b'c' => s.tracker.copy = None,
+                        b'c' => {
+                            s.tracker.copy = None;
+                            s.tracker.copy_out = None;
+                        }
                         _ => s.tracker.copy = Some(frame.body().first() == Some(&1)),
                     }
                 }
                 self.to_client.extend_from_slice(frame.raw());
+            }
+            b'd' if self
+                .state_mut()
+                .is_some_and(|s| s.tracker.copy_out.is_some()) =>
+            {
+                self.copy_data(maskers, &frame)?;
             }
             b'd' => {
                 let copy = self.state_mut().and_then(|s| s.tracker.copy);
@@ -390,10 +422,14 @@ impl Session {
         let MaskMode::On(s) = &mut self.mask else {
             return;
         };
-        if s.nulled.is_empty() && !s.nulled_unknown {
+        if s.nulled.is_empty() && !s.nulled_unknown && !s.nulled_function {
             return;
         }
-        let message = if s.nulled_unknown {
+        let message = if s.nulled_function {
+            "gatekit returned NULL for the function call's result: the masked value does not \
+             fit its type"
+                .to_owned()
+        } else if s.nulled_unknown {
             "gatekit returned NULL for every value of this result: its columns could not be \
              identified for masking"
                 .to_owned()
@@ -420,6 +456,111 @@ impl Session {
         s.nulled.clear();
         s.nulled_plan = None;
         s.nulled_unknown = false;
+        s.nulled_function = false;
+    }
+
+    /// One CopyData message of a COPY whose fields are told apart: each field masked by
+    /// its column's rules and the detectors.
+    fn copy_data(&mut self, maskers: &[Arc<Masker>], frame: &Frame) -> Result<(), PgError> {
+        let MaskMode::On(s) = &mut self.mask else {
+            return Ok(());
+        };
+        let Some(copy) = &mut s.tracker.copy_out else {
+            return Ok(());
+        };
+        if std::mem::take(&mut copy.header_left) {
+            mask_copy_text(maskers, frame, &mut self.to_client);
+            return Ok(());
+        }
+        let plan = Arc::clone(&copy.plan);
+        let k = maskers.len();
+        let mut nulled: Vec<usize> = Vec::new();
+        let mut mismatch = false;
+        let mut cell = |i: usize, value: &[u8]| {
+            let rules = plan.rules.get(i * k..(i + 1) * k).unwrap_or_default();
+            let layout = plan.columns.get(i).map_or(Layout::Plain, |c| c.layout);
+            let c = mask_value(maskers, rules, layout, value);
+            if matches!(c, Cell::Null) && !nulled.contains(&i) {
+                nulled.push(i);
+            }
+            c
+        };
+        let rewritten = mask_copy_data(
+            &copy.format,
+            frame.body(),
+            plan.columns.len(),
+            &mut mismatch,
+            &mut cell,
+        )
+        .map_err(|what| malformed(b'd', what))?;
+        for i in nulled {
+            if !s.nulled.contains(&i) {
+                s.nulled.push(i);
+            }
+            s.nulled_plan = Some(Arc::clone(&plan));
+        }
+        s.nulled_unknown |= mismatch;
+        match rewritten {
+            Some(body) => {
+                let start = self.to_client.len();
+                self.to_client.put_u8(b'd');
+                self.to_client.put_u32(0);
+                self.to_client.extend_from_slice(&body);
+                backfill(&mut self.to_client, start);
+            }
+            None => self.to_client.extend_from_slice(frame.raw()),
+        }
+        Ok(())
+    }
+
+    /// A FunctionCallResponse: its value through the detectors, as text when the call
+    /// asked for a text result, else as a value of unknown type (anything found: NULL).
+    fn function_result(&mut self, maskers: &[Arc<Masker>], frame: &Frame) -> Result<(), PgError> {
+        let MaskMode::On(s) = &mut self.mask else {
+            self.to_client.extend_from_slice(frame.raw());
+            return Ok(());
+        };
+        let body = frame.body();
+        let len = i32_at(body, 0).ok_or_else(|| malformed(b'V', "result length missing"))?;
+        if len < 0 {
+            self.to_client.extend_from_slice(frame.raw());
+            return Ok(());
+        }
+        let value = body
+            .get(4..)
+            .filter(|v| v.len() == len as usize)
+            .ok_or_else(|| malformed(b'V', "result length differs from the message"))?;
+        let kind = if s.tracker.function_binary() {
+            ValueKind::Other
+        } else {
+            ValueKind::Text
+        };
+        let rules: Vec<Column> = maskers
+            .iter()
+            .map(|_| Column { whole: false, kind })
+            .collect();
+        let start = self.to_client.len();
+        match mask_value(maskers, &rules, Layout::Plain, value) {
+            Cell::Unchanged => {
+                self.to_client.extend_from_slice(frame.raw());
+                return Ok(());
+            }
+            Cell::Replace(v) => {
+                self.to_client.put_u8(b'V');
+                self.to_client.put_u32(0);
+                self.to_client
+                    .put_i32(i32::try_from(v.len()).unwrap_or(i32::MAX));
+                self.to_client.extend_from_slice(&v);
+            }
+            Cell::Null => {
+                s.nulled_function = true;
+                self.to_client.put_u8(b'V');
+                self.to_client.put_u32(0);
+                self.to_client.put_i32(-1);
+            }
+        }
+        backfill(&mut self.to_client, start);
+        Ok(())
     }
 }
 
@@ -447,14 +588,20 @@ fn is_ddl(tag: &[u8]) -> bool {
         .any(|p| tag.starts_with(p))
 }
 
-enum Cell {
+/// What masking made of one value.
+pub(super) enum Cell {
     Unchanged,
     Replace(Vec<u8>),
     Null,
 }
 
 /// Runs a value through every profile in turn.
-fn mask_value(maskers: &[Arc<Masker>], rules: &[Column], layout: Layout, value: &[u8]) -> Cell {
+pub(super) fn mask_value(
+    maskers: &[Arc<Masker>],
+    rules: &[Column],
+    layout: Layout,
+    value: &[u8],
+) -> Cell {
     let (version, text) = match layout {
         Layout::Plain => (None, value),
         Layout::Jsonb => match value.split_first() {

@@ -2,6 +2,8 @@
 
 mod columns;
 mod config;
+mod copy;
+mod copy_data;
 mod mask;
 mod outcome;
 mod record;
@@ -27,6 +29,7 @@ use crate::pg::error::{PgError, Side, Tag};
 
 pub use columns::{ColumnCache, ColumnKey, QualifiedColumn};
 pub use config::{DEFAULT_ALLOWED_SETTINGS, Password, SessionConfig, UpstreamTls, UserCheck};
+pub use copy::{CopyField, CopyRequest, CopySource};
 pub use mask::Masking;
 pub use outcome::Outcome;
 pub use relay::{Decision, StatementKind, StatementRequest};
@@ -79,6 +82,10 @@ pub enum Event {
     /// catalog, then call [`Session::handle_columns`]. Until then the session reads no more
     /// of the server's bytes (keep them, within a bound); the client's traffic flows on.
     ResolveColumns(Vec<ColumnKey>),
+    /// Name the fields of the COPY OUT the server started, then call
+    /// [`Session::handle_copy_columns`]. Until then the session reads no more of the
+    /// server's bytes (keep them, within a bound).
+    ResolveCopy(CopyRequest),
     /// Write what is pending, then close both connections.
     Close,
 }
@@ -253,6 +260,8 @@ pub struct Session {
     database: Option<String>,
     record: Option<Box<record::Recording>>,
     outcome: outcome::Tracker,
+    /// An allowed statement mentioned `search_path` (COPY names may resolve elsewhere).
+    search_path_changed: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -303,6 +312,7 @@ impl Session {
             database: None,
             record: None,
             outcome: outcome::Tracker::new(now),
+            search_path_changed: false,
         }
     }
 

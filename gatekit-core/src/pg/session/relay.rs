@@ -161,6 +161,18 @@ impl Session {
                 return Err(self.fail(e));
             }
         };
+        // A COPY the gateway could not read the data of under column rules is refused.
+        let mut copies = None;
+        let decision = match decision {
+            Decision::Allow => match self.copy_specs_for(&held.frame) {
+                Ok(specs) => {
+                    copies = specs;
+                    Decision::Allow
+                }
+                Err(reason) => Decision::Deny { rule: None, reason },
+            },
+            other => other,
+        };
         match decision {
             Decision::Hold { approval, notice } => {
                 ErrorBuilder::new(Severity::Notice, "00000", &notice).encode(&mut self.to_client);
@@ -175,6 +187,10 @@ impl Session {
                 self.record_decision(&held.frame, true);
                 self.outcome.decided(held.id, true);
                 self.to_upstream.extend_from_slice(held.frame.raw());
+                if let Some(specs) = copies {
+                    let r = self.attach_copies(specs);
+                    self.settle(r)?;
+                }
             }
             Decision::Deny { rule, reason } => {
                 self.record_clock(now);

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::columns::{ColumnKey, QualifiedColumn};
+use super::copy::{CopyOut, CopySpec};
 use crate::mask::{Column, Masker, ValueKind};
 use crate::pg::codec::{FrontendMessage, RowDescription, Target};
 use crate::pg::error::{PgError, Side, Tag};
@@ -164,7 +165,8 @@ impl Formats {
 /// A message sent to the server that awaits an answer.
 #[derive(Debug)]
 enum Req {
-    Parse(Bytes),
+    /// A statement, with the COPY TO STDOUT it holds (under column rules).
+    Parse(Bytes, Option<Arc<CopySpec>>),
     Bind {
         portal: Bytes,
         statement: Bytes,
@@ -174,8 +176,13 @@ enum Req {
     Execute(Bytes),
     Close(Target, Bytes),
     Sync,
-    Query,
-    FunctionCall,
+    /// A simple query, with the COPY TO STDOUT statements it holds, in order (under
+    /// column rules).
+    Query(VecDeque<Arc<CopySpec>>),
+    /// A fast-path call, and whether it asked for its result in binary.
+    FunctionCall {
+        binary: bool,
+    },
 }
 
 /// Pairs the server's answers with what was sent (see the module docs).
@@ -188,6 +195,11 @@ pub(super) struct Tracker {
     pub current: Option<Arc<Plan>>,
     /// `Some(binary)` while COPY OUT data flows.
     pub copy: Option<bool>,
+    /// The COPY OUT being streamed, when its fields are told apart.
+    pub copy_out: Option<CopyOut>,
+    /// The COPY TO STDOUT of each statement and portal that holds one.
+    statement_copies: HashMap<Bytes, Arc<CopySpec>>,
+    portal_copies: HashMap<Bytes, Arc<CopySpec>>,
 }
 
 fn bound<V>(map: &mut HashMap<Bytes, V>, key: Bytes, value: V) {
@@ -208,8 +220,10 @@ impl Tracker {
             };
             bytes = bytes.get(1 + len..).unwrap_or_default();
             let req = match tag {
-                b'Q' => Req::Query,
-                b'F' => Req::FunctionCall,
+                b'Q' => Req::Query(VecDeque::new()),
+                b'F' => Req::FunctionCall {
+                    binary: function_result_binary(body),
+                },
                 b'S' => Req::Sync,
                 b'P' | b'B' | b'D' | b'E' | b'C' => {
                     match FrontendMessage::parse(tag, body).map_err(|_| PgError::Malformed {
@@ -218,7 +232,7 @@ impl Tracker {
                         what: "message to the server does not parse",
                     })? {
                         FrontendMessage::Parse { statement, .. } => {
-                            Req::Parse(Bytes::copy_from_slice(statement))
+                            Req::Parse(Bytes::copy_from_slice(statement), None)
                         }
                         FrontendMessage::Bind(b) => Req::Bind {
                             portal: Bytes::copy_from_slice(b.portal),
@@ -249,8 +263,41 @@ impl Tracker {
 
     /// Whether a statement's description is known (a Bind of it can be planned).
     pub fn on_parse_complete(&mut self) {
-        if let Some(Req::Parse(name)) = self.front_is(|r| matches!(r, Req::Parse(_))) {
+        if let Some(Req::Parse(name, copy)) = self.front_is(|r| matches!(r, Req::Parse(..))) {
+            match copy {
+                Some(c) => bound(&mut self.statement_copies, name.clone(), c),
+                None => {
+                    self.statement_copies.remove(&name);
+                }
+            }
             bound(&mut self.statements, name, None);
+        }
+    }
+
+    /// Pairs the COPY statements of the last request queued (a Query or a Parse) with it.
+    pub fn attach_copies(&mut self, specs: Vec<Arc<CopySpec>>) {
+        match self.pending.back_mut() {
+            Some(Req::Query(copies)) => *copies = specs.into(),
+            Some(Req::Parse(_, copy)) => *copy = specs.into_iter().next(),
+            _ => {}
+        }
+    }
+
+    /// The COPY TO STDOUT whose CopyOutResponse just arrived, if the session knows it.
+    pub fn copy_spec(&mut self) -> Option<Arc<CopySpec>> {
+        match self.pending.front_mut() {
+            Some(Req::Query(copies)) => copies.pop_front(),
+            Some(Req::Execute(portal)) => self.portal_copies.get(portal).cloned(),
+            _ => None,
+        }
+    }
+
+    /// Whether the FunctionCall being answered asked for a binary result (`true` when
+    /// the session cannot tell).
+    pub fn function_binary(&self) -> bool {
+        match self.pending.front() {
+            Some(Req::FunctionCall { binary }) => *binary,
+            _ => true,
         }
     }
 
@@ -261,6 +308,12 @@ impl Tracker {
             formats,
         }) = self.front_is(|r| matches!(r, Req::Bind { .. }))
         {
+            match self.statement_copies.get(&statement) {
+                Some(c) => bound(&mut self.portal_copies, portal.clone(), Arc::clone(c)),
+                None => {
+                    self.portal_copies.remove(&portal);
+                }
+            }
             let plan = self
                 .statements
                 .get(&statement)
@@ -295,7 +348,7 @@ impl Tracker {
                 }
                 self.current = Some(plan);
             }
-            Some(Req::Query) => {
+            Some(Req::Query(_)) => {
                 self.current = Some(Arc::new(Plan::new(&fields, &Formats::default(), maskers)));
             }
             // Not asked for (a confused conversation): its rows find no plan and go NULL.
@@ -322,6 +375,7 @@ impl Tracker {
     pub fn on_result_end(&mut self) {
         self.current = None;
         self.copy = None;
+        self.copy_out = None;
         self.front_is(|r| matches!(r, Req::Execute(_)));
     }
 
@@ -330,8 +384,9 @@ impl Tracker {
     pub fn on_error(&mut self) {
         self.current = None;
         self.copy = None;
+        self.copy_out = None;
         while let Some(front) = self.pending.front() {
-            if matches!(front, Req::Sync | Req::Query | Req::FunctionCall) {
+            if matches!(front, Req::Sync | Req::Query(_) | Req::FunctionCall { .. }) {
                 break;
             }
             self.pending.pop_front();
@@ -342,8 +397,9 @@ impl Tracker {
     pub fn on_ready(&mut self) {
         self.current = None;
         self.copy = None;
+        self.copy_out = None;
         while let Some(r) = self.pending.pop_front() {
-            if matches!(r, Req::Sync | Req::Query | Req::FunctionCall) {
+            if matches!(r, Req::Sync | Req::Query(_) | Req::FunctionCall { .. }) {
                 break;
             }
         }
@@ -357,4 +413,29 @@ impl Tracker {
             None
         }
     }
+}
+
+/// The result format code of a FunctionCall body (after the function OID, the argument
+/// formats and the arguments); `true` (binary, the cautious reading) when it is malformed.
+fn function_result_binary(body: &[u8]) -> bool {
+    let u16_at = |at: usize| -> Option<usize> {
+        let s: [u8; 2] = body.get(at..at.checked_add(2)?)?.try_into().ok()?;
+        Some(usize::from(u16::from_be_bytes(s)))
+    };
+    let read = || -> Option<bool> {
+        let formats = u16_at(4)?;
+        let mut at = 6usize.checked_add(formats.checked_mul(2)?)?;
+        let args = u16_at(at)?;
+        at += 2;
+        for _ in 0..args {
+            let s: [u8; 4] = body.get(at..at + 4)?.try_into().ok()?;
+            let len = i32::from_be_bytes(s);
+            at += 4;
+            if len > 0 {
+                at = at.checked_add(len as usize)?;
+            }
+        }
+        Some(u16_at(at)? != 0)
+    };
+    read().unwrap_or(true)
 }

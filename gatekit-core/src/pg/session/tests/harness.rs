@@ -11,8 +11,8 @@ use super::server::{FakeServer, UpstreamAuth};
 use crate::Identity;
 use crate::pg::codec::{BackendMessage, CancelKey, Frame, Limits, ProtocolVersion, encode};
 use crate::pg::session::{
-    ColumnKey, Decision, Event, LoginRefusal, LoginRequest, Masking, Output, QualifiedColumn,
-    Session, SessionConfig, StatementRequest,
+    ColumnKey, CopyField, CopyRequest, Decision, Event, LoginRefusal, LoginRequest, Masking,
+    Output, QualifiedColumn, Session, SessionConfig, StatementRequest,
 };
 
 pub(crate) struct Pair {
@@ -50,6 +50,10 @@ pub(crate) struct Pair {
     pub hold_columns: bool,
     /// Every lookup asked for.
     pub lookups: Vec<Vec<ColumnKey>>,
+    /// The simulated catalog's answer to COPY lookups (`None`: a failure).
+    pub copy_fields: Option<Vec<CopyField>>,
+    /// Every COPY lookup asked for.
+    pub copy_lookups: Vec<CopyRequest>,
     /// Record the session with these caps from when it is established.
     pub record: Option<crate::record::RecordLimits>,
     /// The recording's lines so far.
@@ -91,6 +95,8 @@ impl Pair {
             catalog_fails: false,
             hold_columns: false,
             lookups: Vec::new(),
+            copy_fields: None,
+            copy_lookups: Vec::new(),
             record: None,
             recorded: Vec::new(),
         }
@@ -175,6 +181,14 @@ impl Pair {
                                 let answer = self.lookup();
                                 let _ = self.session.handle_columns(now, answer);
                             }
+                        }
+                        Event::ResolveCopy(req) => {
+                            self.copy_lookups.push(req);
+                            let answer = self
+                                .copy_fields
+                                .clone()
+                                .ok_or_else(|| "relation does not exist".to_owned());
+                            let _ = self.session.handle_copy_columns(now, answer);
                         }
                         Event::Statement(req) => {
                             self.statements.push(req.clone());

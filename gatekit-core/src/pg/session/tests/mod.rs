@@ -1,5 +1,6 @@
 //! The session driven between a scripted client and a simulated PostgreSQL server.
 
+mod copy;
 mod harness;
 mod holds;
 mod masking;
