@@ -18,6 +18,7 @@ fn command() -> AuditEvent {
         identity: Arc::new(identity),
         target: "shop".into(),
         protocol: Protocol::Postgres,
+        number: 1,
         command: "SELECT id, email, created_at FROM public.customers WHERE id = $1".into(),
         classes: ClassSet::of(Class::Read),
         objects: vec!["public.customers".into()],

@@ -171,6 +171,9 @@ fn session_relay(c: &mut Criterion) {
             while let Some(o) = s.poll_output() {
                 black_box(o);
             }
+            while let Some(o) = s.poll_outcome() {
+                black_box(o);
+            }
         })
     });
     g.finish();

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use gatekit_core::audit::{AuditEvent, CommandEvent, SessionEndEvent, SessionStartEvent};
+use gatekit_core::audit::{
+    AuditEvent, CommandEvent, CommandResultEvent, SessionEndEvent, SessionStartEvent,
+};
 use gatekit_core::identity::Verifier;
 use gatekit_core::mask::Masker;
 use gatekit_core::policy::{Request, Verdict};
@@ -149,6 +151,22 @@ impl Gate for TargetGate {
         }
     }
 
+    fn command_done(&self, session: &SessionInfo, outcome: gatekit_pg::Outcome) {
+        let id = Arc::clone(&self.counters(session).id);
+        let event = AuditEvent::CommandResult(CommandResultEvent {
+            session: id,
+            number: outcome.command,
+            rows: outcome.rows,
+            bytes: outcome.bytes,
+            duration_us: outcome.duration_us(),
+            error: outcome.error,
+        });
+        // After the fact: the command already ran, so nothing waits for the disk here.
+        if let Err(e) = self.shared.audit.append_detached(event) {
+            tracing::error!(error = %e, session = %session.id, "cannot record a command result");
+        }
+    }
+
     fn maskers(&self, session: &SessionInfo) -> Vec<Arc<Masker>> {
         let rules = self.shared.rules.load();
         let maskers: Vec<Arc<Masker>> = rules
@@ -276,6 +294,7 @@ impl Gate for TargetGate {
             identity: Arc::clone(&counters.identity),
             target: Arc::clone(&self.target),
             protocol: self.protocol,
+            number: statement.id,
             command: redact_secrets(&text).into_owned(),
             classes: classification.classes,
             objects: classification.objects,

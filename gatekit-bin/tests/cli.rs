@@ -1012,3 +1012,157 @@ url = "sqlite:state.db"
         .arg(&config));
     assert_eq!(code, 2, "{err}");
 }
+
+/// Every allowed command gets a `command_result` record after it ran: its rows, its
+/// error, one per execution of a prepared statement; the trail still verifies.
+#[test]
+fn serve_records_each_commands_result() {
+    let pg = cluster::Cluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = cluster::free_port();
+    let config = dir.path().join("gatekit.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[identity]
+issuer = "https://idp.test/"
+audience = "gatekit"
+hs256_secret_env = "GK_TEST_SECRET"
+
+[audit]
+dir = "audit"
+sync = "always"
+
+[policy]
+default = "allow"
+
+[[target]]
+name = "shop"
+protocol = "postgres"
+listen = "127.0.0.1:{port}"
+upstream = "{upstream}"
+database = "shop"
+user = "{user}"
+password_env = "GK_TEST_DB_PASSWORD"
+upstream_tls = "require"
+allow_groups = ["dev"]
+roles = {{ dev = "shop_readonly" }}
+"#,
+            upstream = pg.addr(),
+            user = cluster::SCRAM_USER,
+        ),
+    )
+    .unwrap();
+    let mut child = gatekit()
+        .env("GK_TEST_SECRET", SECRET)
+        .env("GK_TEST_DB_PASSWORD", cluster::SCRAM_PASSWORD)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_listening(&format!("127.0.0.1:{port}"), &mut child);
+    let (code, token, err) = run(gatekit()
+        .env("GK_TEST_SECRET", SECRET)
+        .args(["token", "--config"])
+        .arg(&config)
+        .args(["--sub", "alice", "--group", "dev"]));
+    assert_eq!(code, 0, "{err}");
+    let token = token.trim();
+
+    let (code, out, err) = psql(port, token, "SELECT id FROM customers WHERE id <= 3");
+    assert_eq!((code, out.trim()), (0, "1\n2\n3"), "{err}");
+    let (code, _, err) = psql(
+        port,
+        token,
+        "INSERT INTO contacts VALUES ('jane@example.com')",
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("duplicate key"), "{err}");
+    let script = dir.path().join("bench.sql");
+    std::fs::write(&script, "SELECT email FROM customers WHERE id = 7;\n").unwrap();
+    let (code, out, err) = run(Command::new(cluster::bin().join("pgbench"))
+        .env("PGPASSWORD", token)
+        .env("PGSSLMODE", "require")
+        .args(["-n", "-M", "prepared", "-t", "5", "-f"])
+        .arg(&script)
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "alice",
+            "shop",
+        ]));
+    assert_eq!(code, 0, "{out}{err}");
+
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (code, out, err) = run(gatekit().args(["audit", "verify", "--config"]).arg(&config));
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = run(gatekit()
+        .args(["audit", "search", "--json", "--user", "alice", "--config"])
+        .arg(&config));
+    assert_eq!(code, 0, "{err}");
+    let records: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Each result follows the command record it answers, matched by session and number.
+    let command = |text: &str| {
+        records
+            .iter()
+            .position(|r| r["event"] == "command" && r["command"] == text)
+            .unwrap_or_else(|| panic!("no command `{text}`:\n{out}"))
+    };
+    let results_of = |at: usize| -> Vec<&serde_json::Value> {
+        let (session, number) = (&records[at]["session"], &records[at]["number"]);
+        assert!(number.as_u64().unwrap() > 0, "{}", records[at]);
+        records[at..]
+            .iter()
+            .filter(|r| {
+                r["event"] == "command_result" && r["session"] == *session && r["number"] == *number
+            })
+            .collect()
+    };
+    let select = results_of(command("SELECT id FROM customers WHERE id <= 3"));
+    assert_eq!(select.len(), 1, "{out}");
+    assert_eq!(select[0]["rows"], 3, "{out}");
+    assert!(select[0]["bytes"].as_u64().unwrap() > 0, "{out}");
+    assert!(select[0].get("duration_us").is_some(), "{out}");
+    assert!(select[0].get("error").is_none(), "{out}");
+    let insert = results_of(command("INSERT INTO contacts VALUES ('jane@example.com')"));
+    assert_eq!(insert.len(), 1, "{out}");
+    assert_eq!(insert[0]["rows"], 0, "{out}");
+    let error = insert[0]["error"].as_str().unwrap();
+    assert!(error.starts_with("23505: duplicate key value"), "{error}");
+    let bench = results_of(command("SELECT email FROM customers WHERE id = 7;"));
+    assert_eq!(bench.len(), 5, "{out}");
+    assert!(
+        bench
+            .iter()
+            .all(|r| r["rows"] == 1 && r.get("error").is_none()),
+        "{out}"
+    );
+
+    let (code, out, _) = run(gatekit()
+        .args(["audit", "tail", "-n", "3", "--config"])
+        .arg(&config));
+    assert_eq!(code, 0);
+    assert!(out.contains("-> 1 rows"), "{out}");
+}

@@ -133,6 +133,7 @@ impl<G: Gate> Driver<G> {
                 return;
             }
             self.drain_recording();
+            self.drain_outcomes();
             if self.upstream.is_some() && ubuf.is_empty() {
                 ubuf.resize(READ_BUF, 0);
             }
@@ -443,6 +444,14 @@ impl<G: Gate> Driver<G> {
         }
     }
 
+    /// Hands the finished commands' outcomes to the gate.
+    fn drain_outcomes(&mut self) {
+        let Some(info) = &self.info else { return };
+        while let Some(outcome) = self.session.poll_outcome() {
+            self.inner.gate.command_done(info, outcome);
+        }
+    }
+
     /// The upstream database (the account's name when the login named none).
     fn database(&self) -> &str {
         self.session
@@ -466,6 +475,7 @@ impl<G: Gate> Driver<G> {
         }
         self.session.finish_recording(now());
         self.drain_recording();
+        self.drain_outcomes();
         if let Some(info) = self.info.take() {
             let end = SessionEnd {
                 ended_at: now(),

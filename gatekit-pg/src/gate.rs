@@ -12,7 +12,7 @@ use std::sync::Arc;
 use gatekit_core::Identity;
 use gatekit_core::mask::Masker;
 use gatekit_core::pg::PgError;
-pub use gatekit_core::pg::{Decision, LoginRefusal, StatementKind, StatementRequest};
+pub use gatekit_core::pg::{Decision, LoginRefusal, Outcome, StatementKind, StatementRequest};
 use gatekit_core::record::RecordLimits;
 use jiff::Timestamp;
 
@@ -92,6 +92,9 @@ pub struct SessionEnd {
 /// - [`Gate::recording`] is asked once per session, when it is ready: `Some` records it.
 ///   The recording's lines (JSON, one per command, with the masked response) are handed
 ///   to [`Gate::record`] as they are made, the last ones before [`Gate::session_ended`].
+/// - [`Gate::command_done`] is told how each allowed command ended upstream (its
+///   [`Outcome::command`] is the [`StatementRequest::id`] it was decided under), after
+///   its answer was written to the client, the last ones before [`Gate::session_ended`].
 pub trait Gate: Send + Sync + 'static {
     /// Verifies a token and admits its holder to the target.
     fn authenticate(
@@ -164,6 +167,13 @@ pub trait Gate: Send + Sync + 'static {
         let _ = (session, lines);
     }
 
+    /// An allowed command finished: its rows, bytes, duration and error. Called on the
+    /// connection's task between reads: hand it on, never wait for the disk here. The
+    /// default ignores it.
+    fn command_done(&self, session: &SessionInfo, outcome: Outcome) {
+        let _ = (session, outcome);
+    }
+
     /// A session is ready (for the audit trail).
     fn session_started(&self, session: &SessionInfo) -> impl Future<Output = ()> + Send {
         let _ = session;
@@ -229,6 +239,10 @@ impl<G: Gate> Gate for std::sync::Arc<G> {
 
     fn record(&self, session: &SessionInfo, lines: bytes::Bytes) {
         (**self).record(session, lines)
+    }
+
+    fn command_done(&self, session: &SessionInfo, outcome: Outcome) {
+        (**self).command_done(session, outcome)
     }
 
     fn session_started(&self, session: &SessionInfo) -> impl Future<Output = ()> + Send {

@@ -62,7 +62,7 @@ pub mod tls;
 
 pub use error::PgGatewayError;
 pub use gate::{
-    Decision, Gate, LoginAttempt, LoginRefusal, SessionEnd, SessionInfo, StatementKind,
+    Decision, Gate, LoginAttempt, LoginRefusal, Outcome, SessionEnd, SessionInfo, StatementKind,
     StatementRequest,
 };
 pub use gateway::{PgGateway, PgGatewayConfig};

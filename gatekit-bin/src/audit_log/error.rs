@@ -92,6 +92,11 @@ pub enum AuditError {
     /// The writer has been closed.
     #[error("the audit writer is closed")]
     Closed,
+    /// A detached record was dropped: the writer's queue held `max_pending` records.
+    #[error(
+        "audit writer queue full (`max_pending` records waiting for the disk); a command result was dropped"
+    )]
+    Busy,
 }
 
 impl AuditError {

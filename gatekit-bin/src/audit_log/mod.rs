@@ -117,6 +117,7 @@ struct Stats {
     fsyncs: AtomicU64,
     rotations: AtomicU64,
     failures: AtomicU64,
+    dropped: AtomicU64,
 }
 
 /// A snapshot of the writer's counters.
@@ -132,6 +133,8 @@ pub struct AuditStats {
     pub rotations: u64,
     /// Batches refused because the trail was not writable.
     pub failures: u64,
+    /// Detached records dropped because the writer's queue was full.
+    pub dropped: u64,
 }
 
 struct Shared {
@@ -245,6 +248,39 @@ impl AuditLog {
         answer.await.map_err(|_| AuditError::Closed)?
     }
 
+    /// Appends a record after the fact (a command's result) without waiting for the disk:
+    /// in `interval` mode it is written at once on the caller's thread, as
+    /// [`AuditLog::append`] does; in `always` mode it is handed to the writer thread, which
+    /// fsyncs it with the next group, and the caller does not wait. When the writer's queue
+    /// is full (`max_pending` records) the record is dropped rather than waited for, and
+    /// [`AuditStats::dropped`] counts it. An error means the record was not written.
+    pub fn append_detached(&self, event: AuditEvent) -> Result<(), AuditError> {
+        if self.shared.sync == SyncMode::Interval {
+            let wake = writer::lock(&self.shared.writer).append_one(&event)?;
+            if wake {
+                self.shared
+                    .tx
+                    .send(Request::Wake)
+                    .map_err(|_| AuditError::Closed)?;
+            }
+            return Ok(());
+        }
+        let Ok(permit) = self.shared.permits.clone().try_acquire_owned() else {
+            self.shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            return Err(AuditError::Busy);
+        };
+        // Nobody waits for the answer: the writer's send to a dropped receiver is ignored.
+        let (done, _) = oneshot::channel();
+        self.shared
+            .tx
+            .send(Request::Append {
+                event,
+                done,
+                _permit: permit,
+            })
+            .map_err(|_| AuditError::Closed)
+    }
+
     /// Fsyncs and checkpoints everything appended so far; returns the checkpointed head.
     pub async fn flush(&self) -> Result<ChainHead, AuditError> {
         let (done, answer) = oneshot::channel();
@@ -275,6 +311,7 @@ impl AuditLog {
             fsyncs: s.fsyncs.load(Ordering::Relaxed),
             rotations: s.rotations.load(Ordering::Relaxed),
             failures: s.failures.load(Ordering::Relaxed),
+            dropped: s.dropped.load(Ordering::Relaxed),
         }
     }
 }

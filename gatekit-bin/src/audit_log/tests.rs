@@ -19,6 +19,7 @@ fn event(i: usize) -> AuditEvent {
         identity: Arc::new(Identity::new("alice", ["dev"])),
         target: "shop".into(),
         protocol: Protocol::Postgres,
+        number: 1,
         command: format!("SELECT * FROM customers WHERE id = {i}"),
         classes: ClassSet::of(Class::Read),
         objects: vec!["public.customers".into()],
@@ -134,6 +135,73 @@ async fn always_mode_acknowledges_after_the_fsync() {
     let head = log.close().await.unwrap();
     assert_eq!(head.seq, 5);
     assert_eq!(verified(tmp.path(), None), head);
+}
+
+fn result(number: u64) -> AuditEvent {
+    AuditEvent::CommandResult(gatekit_core::audit::CommandResultEvent {
+        session: "s1".into(),
+        number,
+        rows: number,
+        bytes: 64,
+        duration_us: 100,
+        error: None,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detached_appends_keep_their_order_in_both_modes() {
+    for sync in [SyncMode::Interval, SyncMode::Always] {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(config(tmp.path(), sync)).unwrap();
+        log.append(event(0)).await.unwrap();
+        for n in 1..=20 {
+            log.append_detached(result(n)).unwrap();
+        }
+        // A later acknowledged record lands after them.
+        log.append(event(1)).await.unwrap();
+        let head = log.close().await.unwrap();
+        assert_eq!(head.seq, 22, "{sync:?}");
+        assert_eq!(verified(tmp.path(), None), head);
+        let numbers = log_numbers(tmp.path());
+        assert_eq!(numbers, (1..=20).collect::<Vec<u64>>(), "{sync:?}");
+        let text = fs::read_to_string(tmp.path().join(TRAIL_FILE)).unwrap();
+        assert!(text.lines().last().unwrap().contains("WHERE id = 1"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detached_append_never_waits_for_a_full_queue() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = config(tmp.path(), SyncMode::Always);
+    c.max_pending = 1;
+    let log = AuditLog::open(c).unwrap();
+    let taken = log.shared.permits.clone().try_acquire_owned().unwrap();
+    assert!(matches!(
+        log.append_detached(result(1)),
+        Err(AuditError::Busy)
+    ));
+    assert_eq!(log.stats().dropped, 1);
+    drop(taken);
+    log.append_detached(result(2)).unwrap();
+    let head = log.close().await.unwrap();
+    assert_eq!(head.seq, 1);
+    assert_eq!(log_numbers(tmp.path()), [2]);
+}
+
+fn log_numbers(dir: &Path) -> Vec<u64> {
+    fs::read_to_string(dir.join(TRAIL_FILE))
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            match gatekit_core::audit::AuditRecord::parse(l.as_bytes())
+                .ok()?
+                .event
+            {
+                Some(AuditEvent::CommandResult(e)) => Some(e.number),
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

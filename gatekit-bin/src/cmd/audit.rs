@@ -1,5 +1,6 @@
 //! `gatekit audit`: verify, tail and search the audit trail under `[audit] dir`.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
@@ -287,6 +288,9 @@ fn search(
         writeln!(out, "{}", header())?;
     }
     let mut buf = Vec::new();
+    // Sessions whose records match the user and target filters, for their results.
+    let by_session = args.user.is_some() || args.target.is_some();
+    let mut sessions: HashSet<String> = HashSet::new();
     for path in trail_files(dir)? {
         if let Some(since) = since
             && path != current
@@ -311,13 +315,28 @@ fn search(
                     continue;
                 }
             };
-            let wanted = since.is_none_or(|t| rec.ts >= t)
-                && args.user.as_deref().is_none_or(|u| rec.concerns_user(u))
-                && args
-                    .target
-                    .as_deref()
-                    .is_none_or(|t| rec.target() == Some(t))
-                && args.verdict.is_none_or(|v| rec.verdict() == Some(v));
+            let wanted = if rec.kind == "command_result" {
+                // A result names only its session: it goes with the session's records
+                // that match, and with allowed commands.
+                since.is_none_or(|t| rec.ts >= t)
+                    && (!by_session || rec.session().is_some_and(|s| sessions.contains(s)))
+                    && args.verdict.is_none_or(|v| v != Verdict::Deny)
+            } else {
+                let who = args.user.as_deref().is_none_or(|u| rec.concerns_user(u))
+                    && args
+                        .target
+                        .as_deref()
+                        .is_none_or(|t| rec.target() == Some(t));
+                if who
+                    && by_session
+                    && let Some(s) = rec.session()
+                    && !sessions.contains(s)
+                {
+                    sessions.insert(s.to_owned());
+                }
+                who && since.is_none_or(|t| rec.ts >= t)
+                    && args.verdict.is_none_or(|v| rec.verdict() == Some(v))
+            };
             if wanted {
                 if args.json {
                     out.write_all(&buf)?;
@@ -356,7 +375,7 @@ fn parse_since(s: &str, now: jiff::Timestamp) -> anyhow::Result<jiff::Timestamp>
     Ok(then.timestamp())
 }
 
-const WIDTHS: [usize; 6] = [8, 19, 13, 16, 14, 7];
+const WIDTHS: [usize; 6] = [8, 19, 14, 16, 14, 7];
 
 fn header() -> String {
     columns(
@@ -661,6 +680,55 @@ mod tests {
             rows[1].contains("ALTER ROLE app PASSWORD '[redacted]'"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn results_print_readably_and_follow_their_sessions_through_filters() {
+        const RESULTS: &str = include_str!("../../../gatekit-core/tests/data/audit/results.jsonl");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let mut enc = ChainEncoder::new(None);
+        let mut trail = Vec::new();
+        // alice's session starts, then its numbered commands and their results.
+        let lines = EVENTS.lines().take(2).chain(RESULTS.lines());
+        for (i, line) in lines.enumerate() {
+            let event: AuditEvent = serde_json::from_str(line).unwrap();
+            let ts = t0() + jiff::SignedDuration::from_mins(i as i64);
+            enc.encode_into(ts, &event, &mut trail);
+        }
+        fs::write(dir.join(TRAIL_FILE), trail).unwrap();
+        FileHeadStore::new(dir).store(&enc.head()).unwrap();
+
+        let (code, out) = run_args(&["verify"], dir, None, t0());
+        assert_eq!(code, ExitCode::SUCCESS, "{out}");
+        let (_, out) = run_args(&["tail", "-n", "4"], dir, None, t0());
+        let rows: Vec<&str> = out.lines().collect();
+        assert!(rows[1].contains("#3 SELECT id FROM orders"), "{out}");
+        assert!(rows[2].contains("command_result "), "{out}");
+        assert!(rows[2].ends_with("#3 -> 3 rows 412 µs"), "{out}");
+        assert!(
+            rows[4].contains("#4 -> error 23505: duplicate key"),
+            "{out}"
+        );
+
+        let seqs = |args: &[&str]| -> Vec<u64> {
+            let mut all = vec!["search", "--json"];
+            all.extend_from_slice(args);
+            let (_, out) = run_args(&all, dir, None, t0());
+            out.lines()
+                .map(|l| {
+                    serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                        .as_u64()
+                        .unwrap()
+                })
+                .collect()
+        };
+        assert_eq!(seqs(&["--user", "alice"]), [2, 3, 4, 5, 6]);
+        assert_eq!(seqs(&["--target", "shop"]), [2, 3, 4, 5, 6]);
+        assert_eq!(seqs(&["--user", "bob"]), Vec::<u64>::new());
+        assert_eq!(seqs(&["--verdict", "allow"]), [3, 4, 5, 6]);
+        assert_eq!(seqs(&["--verdict", "deny"]), Vec::<u64>::new());
+        assert_eq!(seqs(&[]), [1, 2, 3, 4, 5, 6]);
     }
 
     #[test]

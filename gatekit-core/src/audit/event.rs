@@ -22,6 +22,10 @@ pub enum AuditEvent {
     SessionEnd(SessionEndEvent),
     /// A command was decided (and, when allowed, run).
     Command(CommandEvent),
+    /// A command allowed earlier finished: its rows, bytes, duration and error. Written
+    /// after the fact, so it follows its [`AuditEvent::Command`] (matched by `session` and
+    /// `number`), possibly after records of other sessions.
+    CommandResult(CommandResultEvent),
     /// An approval request changed state.
     Approval(ApprovalEvent),
     /// An anomaly detector raised a signal.
@@ -32,10 +36,11 @@ pub enum AuditEvent {
 
 impl AuditEvent {
     /// Every event kind, as written in the `event` field.
-    pub const KINDS: [&'static str; 6] = [
+    pub const KINDS: [&'static str; 7] = [
         "session_start",
         "session_end",
         "command",
+        "command_result",
         "approval",
         "anomaly",
         "config_reload",
@@ -47,6 +52,7 @@ impl AuditEvent {
             AuditEvent::SessionStart(_) => "session_start",
             AuditEvent::SessionEnd(_) => "session_end",
             AuditEvent::Command(_) => "command",
+            AuditEvent::CommandResult(_) => "command_result",
             AuditEvent::Approval(_) => "approval",
             AuditEvent::Anomaly(_) => "anomaly",
             AuditEvent::ConfigReload(_) => "config_reload",
@@ -59,6 +65,7 @@ impl AuditEvent {
             AuditEvent::SessionStart(e) => Some(&e.session),
             AuditEvent::SessionEnd(e) => Some(&e.session),
             AuditEvent::Command(e) => Some(&e.session),
+            AuditEvent::CommandResult(e) => Some(&e.session),
             AuditEvent::Approval(e) => e.session.as_deref(),
             AuditEvent::Anomaly(e) => e.session.as_deref(),
             AuditEvent::ConfigReload(_) => None,
@@ -72,7 +79,9 @@ impl AuditEvent {
             AuditEvent::SessionEnd(e) => Some(&e.identity),
             AuditEvent::Command(e) => Some(&e.identity),
             AuditEvent::Anomaly(e) => e.identity.as_deref(),
-            AuditEvent::Approval(_) | AuditEvent::ConfigReload(_) => None,
+            AuditEvent::Approval(_)
+            | AuditEvent::CommandResult(_)
+            | AuditEvent::ConfigReload(_) => None,
         }
     }
 
@@ -92,7 +101,7 @@ impl AuditEvent {
             AuditEvent::Command(e) => Some(&e.target),
             AuditEvent::Approval(e) => e.target.as_deref(),
             AuditEvent::Anomaly(e) => e.target.as_deref(),
-            AuditEvent::ConfigReload(_) => None,
+            AuditEvent::CommandResult(_) | AuditEvent::ConfigReload(_) => None,
         }
     }
 
@@ -159,6 +168,10 @@ pub struct CommandEvent {
     pub target: Arc<str>,
     /// The target's protocol.
     pub protocol: Protocol,
+    /// The command's number in its session (from 1), which its
+    /// [`CommandResultEvent::number`] repeats; 0 in trails written before results existed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub number: u64,
     /// The command text, already redacted by the caller (password literals removed).
     pub command: String,
     /// The classes the classifier gave it.
@@ -186,6 +199,54 @@ pub struct CommandEvent {
     /// The error the command ended with, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The longest error text a [`CommandResultEvent`] keeps, in bytes.
+pub const RESULT_ERROR_BYTES: usize = 300;
+
+/// How a command that was allowed ended upstream.
+///
+/// Written after the command ran, without waiting for the disk, so the
+/// [`CommandEvent`] that allowed it (written, and with `sync = "always"` fsynced,
+/// before the command was forwarded) always comes first. Denied commands have none: their
+/// [`CommandEvent`] says so already.
+///
+/// ```text
+/// {"seq":8,…,"event":"command_result","session":"9f…","number":3,"rows":3,"bytes":120,"duration_us":412}
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandResultEvent {
+    /// The session id.
+    pub session: Arc<str>,
+    /// The [`CommandEvent::number`] of the command it answers.
+    pub number: u64,
+    /// Rows returned or affected (summed over the statements of a multi-statement query).
+    pub rows: u64,
+    /// Bytes of the server's answer sent to the client.
+    pub bytes: u64,
+    /// From forwarding the command to the server until its completion or error, in
+    /// microseconds.
+    pub duration_us: u64,
+    /// `SQLSTATE: message` of the error the command ended with (the message cut to
+    /// [`RESULT_ERROR_BYTES`]), if it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl CommandResultEvent {
+    /// The `error` text for a server error: `code: message`, the message cut to
+    /// [`RESULT_ERROR_BYTES`] and the code to 16 bytes, on character boundaries.
+    pub fn error_text(code: &str, message: &str) -> String {
+        let mut code = code.to_owned();
+        cut(&mut code, 16);
+        let mut message = message.to_owned();
+        cut(&mut message, RESULT_ERROR_BYTES);
+        format!("{code}: {message}")
+    }
 }
 
 /// The state an approval request moved to.
@@ -307,6 +368,10 @@ impl AuditEvent {
                 cut_list(&mut e.objects);
                 cut_opt_arc(&mut e.rule);
                 cut_opt_arc(&mut e.reason);
+                cut_opt(&mut e.error);
+            }
+            AuditEvent::CommandResult(e) => {
+                cut_arc(&mut e.session);
                 cut_opt(&mut e.error);
             }
             AuditEvent::Approval(e) => {

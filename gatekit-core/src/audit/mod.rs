@@ -29,6 +29,7 @@
 //!     identity: Arc::new(Identity::new("alice", ["dev"])),
 //!     target: "shop".into(),
 //!     protocol: Protocol::Postgres,
+//!     number: 1,
 //!     command: "SELECT 1".into(),
 //!     classes: ClassSet::of(Class::Read),
 //!     objects: vec![],
@@ -73,8 +74,8 @@ mod tests;
 pub use chain::{ChainEncoder, ChainHead, ChainKey, GENESIS_HASH, MIN_KEY_BYTES, line_hash};
 pub use error::VerifyError;
 pub use event::{
-    AnomalyEvent, ApprovalEvent, ApprovalState, AuditEvent, CommandEvent, ConfigReloadEvent,
-    SessionEndEvent, SessionStartEvent, Verdict,
+    AnomalyEvent, ApprovalEvent, ApprovalState, AuditEvent, CommandEvent, CommandResultEvent,
+    ConfigReloadEvent, RESULT_ERROR_BYTES, SessionEndEvent, SessionStartEvent, Verdict,
 };
 pub use record::AuditRecord;
 pub use verify::ChainVerifier;

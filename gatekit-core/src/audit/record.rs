@@ -109,10 +109,23 @@ impl AuditRecord {
     /// A one-line description for people: the command, the anomaly, the approval's state.
     pub fn summary(&self) -> String {
         match &self.event {
-            Some(AuditEvent::Command(e)) => match &e.error {
-                Some(err) => format!("{} (error: {err})", e.command),
-                None => e.command.clone(),
-            },
+            Some(AuditEvent::Command(e)) => {
+                let text = match &e.error {
+                    Some(err) => format!("{} (error: {err})", e.command),
+                    None => e.command.clone(),
+                };
+                match e.number {
+                    0 => text,
+                    n => format!("#{n} {text}"),
+                }
+            }
+            Some(AuditEvent::CommandResult(e)) => {
+                let took = format!("{} µs", e.duration_us);
+                match &e.error {
+                    Some(err) => format!("#{} -> error {err} ({took})", e.number),
+                    None => format!("#{} -> {} rows {took}", e.number, e.rows),
+                }
+            }
             Some(AuditEvent::SessionStart(e)) => {
                 format!("from {}", e.client.as_deref().unwrap_or("?"))
             }

@@ -60,6 +60,7 @@ fn command(subject: &str, text: &str, verdict: Verdict) -> AuditEvent {
         identity: Arc::new(Identity::new(subject, ["dev"])),
         target: "shop".into(),
         protocol: Protocol::Postgres,
+        number: 1,
         command: text.into(),
         classes: ClassSet::of(Class::Read),
         objects: vec!["public.t".into()],
@@ -568,4 +569,65 @@ proptest! {
         let seq = err.seq().unwrap();
         prop_assert!(first_bad.contains(&seq), "{err} not at {first_bad:?}");
     }
+}
+
+const RESULTS: &str = include_str!("../../tests/data/audit/results.jsonl");
+
+#[test]
+fn command_results_pair_with_numbered_commands_and_chain() {
+    let events: Vec<AuditEvent> = RESULTS
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    // Written as read: `number` and the result fields survive a round trip.
+    for (event, line) in events.iter().zip(RESULTS.lines()) {
+        assert_eq!(serde_json::to_string(event).unwrap(), line);
+    }
+    let AuditEvent::Command(cmd) = &events[2] else {
+        panic!("{:?}", events[2]);
+    };
+    let AuditEvent::CommandResult(res) = &events[3] else {
+        panic!("{:?}", events[3]);
+    };
+    assert_eq!((cmd.number, res.number), (4, 4));
+    assert_eq!(res.error.as_deref().map(|e| &e[..6]), Some("23505:"));
+    assert_eq!(events[3].kind(), "command_result");
+    assert_eq!(events[3].session(), Some("pg-7f3a"));
+    assert_eq!(events[3].user(), None);
+
+    let (lines, head) = encode(Some(key()), &events);
+    assert_eq!(verify(&lines, Some(key()), Some(head)), Ok(head));
+    let recs: Vec<AuditRecord> = lines
+        .iter()
+        .map(|l| AuditRecord::parse(l).unwrap())
+        .collect();
+    assert_eq!(recs[0].summary(), "#3 SELECT id FROM orders LIMIT 3");
+    assert_eq!(recs[1].summary(), "#3 -> 3 rows 412 µs");
+    assert_eq!(
+        recs[3].summary(),
+        "#4 -> error 23505: duplicate key value violates unique constraint \"orders_pkey\" (1310 µs)"
+    );
+}
+
+#[test]
+fn commands_of_older_trails_have_number_zero_and_write_none() {
+    for event in events() {
+        if let AuditEvent::Command(c) = &event {
+            assert_eq!(c.number, 0);
+            assert!(
+                !serde_json::to_string(&event)
+                    .unwrap()
+                    .contains("\"number\"")
+            );
+        }
+    }
+}
+
+#[test]
+fn result_errors_are_cut_on_a_character_boundary() {
+    let long = "é".repeat(RESULT_ERROR_BYTES);
+    let text = CommandResultEvent::error_text("22001", &long);
+    assert!(text.starts_with("22001: é"));
+    assert!(text.len() <= RESULT_ERROR_BYTES + "22001: ".len());
+    assert_eq!(CommandResultEvent::error_text("23505", "dup"), "23505: dup");
 }

@@ -13,6 +13,6 @@ pub use codec::{Frame, Limits};
 pub use error::{PgError, Side, Tag};
 pub use session::{
     ColumnCache, ColumnKey, CopyField, CopyRequest, CopySource, DEFAULT_ALLOWED_SETTINGS, Decision,
-    Event, LoginRefusal, LoginRequest, Masking, Output, Password, QualifiedColumn, Session,
-    SessionConfig, StatementKind, StatementRequest, UpstreamTls, UserCheck,
+    Event, LoginRefusal, LoginRequest, Masking, Outcome, Output, Password, QualifiedColumn,
+    Session, SessionConfig, StatementKind, StatementRequest, UpstreamTls, UserCheck,
 };

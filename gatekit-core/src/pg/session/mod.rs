@@ -5,6 +5,7 @@ mod config;
 mod copy;
 mod copy_data;
 mod mask;
+mod outcome;
 mod record;
 mod relay;
 mod shapes;
@@ -30,6 +31,7 @@ pub use columns::{ColumnCache, ColumnKey, QualifiedColumn};
 pub use config::{DEFAULT_ALLOWED_SETTINGS, Password, SessionConfig, UpstreamTls, UserCheck};
 pub use copy::{CopyField, CopyRequest, CopySource};
 pub use mask::Masking;
+pub use outcome::Outcome;
 pub use relay::{Decision, StatementKind, StatementRequest};
 
 /// Something the session hands the driver.
@@ -257,6 +259,7 @@ pub struct Session {
     mask: mask::MaskMode,
     database: Option<String>,
     record: Option<Box<record::Recording>>,
+    outcome: outcome::Tracker,
     /// An allowed statement mentioned `search_path` (COPY names may resolve elsewhere).
     search_path_changed: bool,
 }
@@ -308,6 +311,7 @@ impl Session {
             mask: mask::MaskMode::default(),
             database: None,
             record: None,
+            outcome: outcome::Tracker::new(now),
             search_path_changed: false,
         }
     }
@@ -353,12 +357,18 @@ impl Session {
         if !self.to_client.is_empty() {
             let bytes = self.to_client.split().freeze();
             self.record_to_client(&bytes);
+            if self.state == State::Ready {
+                self.outcome.sent_to_client(&bytes);
+            }
             return Some(Output::ToClient(bytes));
         }
         if !self.to_upstream.is_empty() {
             self.track_before_send();
             let bytes = self.to_upstream.split().freeze();
             self.record_to_server(&bytes);
+            if self.state == State::Ready {
+                self.outcome.sent_to_server(&bytes);
+            }
             return Some(Output::ToUpstream(bytes));
         }
         self.events.pop_front().map(Output::Event)

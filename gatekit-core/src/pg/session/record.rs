@@ -40,6 +40,7 @@ impl Session {
 
     /// Notes the time of an input, for the recording's timestamps.
     pub(super) fn record_clock(&mut self, now: Timestamp) {
+        self.outcome.clock(now);
         if let Some(r) = self.record.as_mut() {
             r.now = now;
         }

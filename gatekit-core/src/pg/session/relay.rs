@@ -32,6 +32,8 @@ pub enum StatementKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatementRequest {
     /// Identifies the answer ([`Session::handle_decision`](super::Session::handle_decision)).
+    /// It is also the command's number in the session (from 1), which its
+    /// [`Outcome::command`](super::Outcome::command) repeats.
     pub id: u64,
     /// Which message carried it.
     pub kind: StatementKind,
@@ -183,6 +185,7 @@ impl Session {
             Decision::Allow => {
                 self.record_clock(now);
                 self.record_decision(&held.frame, true);
+                self.outcome.decided(held.id, true);
                 self.to_upstream.extend_from_slice(held.frame.raw());
                 if let Some(specs) = copies {
                     let r = self.attach_copies(specs);
@@ -192,6 +195,7 @@ impl Session {
             Decision::Deny { rule, reason } => {
                 self.record_clock(now);
                 self.record_decision(&held.frame, false);
+                self.outcome.decided(held.id, false);
                 self.denials
                     .push_back(deny_message(rule.as_deref(), &reason));
                 match held.frame.frontend()? {

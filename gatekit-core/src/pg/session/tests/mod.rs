@@ -4,6 +4,7 @@ mod copy;
 mod harness;
 mod holds;
 mod masking;
+mod outcomes;
 mod recording;
 mod server;
 mod statements;
