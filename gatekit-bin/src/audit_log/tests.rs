@@ -170,6 +170,35 @@ async fn detached_appends_keep_their_order_in_both_modes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interval_mode_detached_results_ride_with_the_next_write_or_go_out_within_the_delay() {
+    let tmp = tempfile::tempdir().unwrap();
+    let trail = tmp.path().join(TRAIL_FILE);
+    let log = AuditLog::open(config(tmp.path(), SyncMode::Interval)).unwrap();
+    log.append(event(0)).await.unwrap();
+    log.append_detached(result(1)).unwrap();
+    // Chained but not written yet: the next record takes it along in the same write.
+    log.append(event(1)).await.unwrap();
+    assert_eq!(line_count(&trail), 3);
+    assert_eq!(log.stats().batches, 2, "{:?}", log.stats());
+    assert_eq!(log.stats().records, 3);
+    // Alone, a result is written within the delay, without a flush.
+    log.append_detached(result(2)).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while line_count(&trail) < 4 {
+        assert!(std::time::Instant::now() < deadline, "result not written");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // Fsynced and checkpointed too, and a flush writes what waits at once.
+    wait_for_checkpoint(tmp.path(), 4).await;
+    log.append_detached(result(3)).unwrap();
+    assert_eq!(log.flush().await.unwrap().seq, 5);
+    assert_eq!(line_count(&trail), 5);
+    assert_eq!(log_numbers(tmp.path()), [1, 2, 3]);
+    assert_eq!(log.close().await.unwrap().seq, 5);
+    assert_eq!(verified(tmp.path(), None).seq, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn detached_append_never_waits_for_a_full_queue() {
     let tmp = tempfile::tempdir().unwrap();
     let mut c = config(tmp.path(), SyncMode::Always);
