@@ -240,10 +240,16 @@ impl Gate for TargetGate {
             now,
         });
         // A statement that needs review waits for a person, unless a window approval of
-        // this requester already covers it. Failing to hold it refuses it.
+        // this requester already covers it. Failing to hold it refuses it. One the session
+        // refuses whatever the policy says (a COPY it cannot mask) is recorded as denied.
         let mut held = None;
-        let (verdict, reason): (Verdict, Arc<str>) = match decision.verdict {
-            Verdict::Review => match self
+        let refused = statement
+            .refusal
+            .as_deref()
+            .filter(|_| decision.verdict != Verdict::Deny);
+        let (verdict, reason): (Verdict, Arc<str>) = match (refused, decision.verdict) {
+            (Some(refusal), _) => (Verdict::Deny, Arc::from(refusal)),
+            (None, Verdict::Review) => match self
                 .shared
                 .reviews
                 .hold(
@@ -285,7 +291,7 @@ impl Gate for TargetGate {
                     )
                 }
             },
-            v => (v, Arc::clone(&decision.reason)),
+            (None, v) => (v, Arc::clone(&decision.reason)),
         };
         let counters = state;
         counters.commands.fetch_add(1, Ordering::Relaxed);
@@ -299,7 +305,11 @@ impl Gate for TargetGate {
             classes: classification.classes,
             objects: classification.objects,
             verdict,
-            rule: decision.rule.clone(),
+            rule: if refused.is_some() {
+                None
+            } else {
+                decision.rule.clone()
+            },
             reason: Some(Arc::clone(&reason)),
             rows: None,
             bytes: None,

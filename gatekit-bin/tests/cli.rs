@@ -738,6 +738,12 @@ url = "sqlite:state.db"
     assert_ne!(code, 0);
     assert!(err.contains("vault-is-off-limits"), "{err}");
 
+    // A COPY whose data the gateway cannot read under the column rules is refused, and the
+    // trail says so (not `allow`).
+    let (code, _, err) = psql(port, &dev, "COPY customers TO STDOUT (ENCODING 'LATIN1')");
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("42501") || err.contains("ENCODING"), "{err}");
+
     // Outside allow_groups, and a bad token: refused at login.
     let (code, _, err) = psql(port, &mint(&["marketing"]), "SELECT 1");
     assert_ne!(code, 0, "{err}");
@@ -774,6 +780,13 @@ url = "sqlite:state.db"
         denied
             .iter()
             .any(|r| r["command"] == "DELETE FROM customers" && r["rule"] == "no-bulk-writes"),
+        "{out}"
+    );
+    assert!(
+        denied.iter().any(|r| r["command"]
+            .as_str()
+            .is_some_and(|c| c.contains("ENCODING 'LATIN1'"))
+            && r["reason"].as_str().is_some_and(|r| r.contains("ENCODING"))),
         "{out}"
     );
     let (_, all, _) = run(gatekit()

@@ -255,9 +255,10 @@ fn copy_out_shape(frame: &Frame) -> Option<(bool, usize)> {
 }
 
 impl Session {
-    /// The COPY statements of an allowed `Query` or `Parse` to pair with it, when the
+    /// The COPY statements of a `Query` or `Parse` to pair with it once allowed, when the
     /// session's profiles have column rules (`None`: nothing to pair). `Err`: the
-    /// statement must be refused, for this reason.
+    /// statement must be refused, for this reason. Read when the statement arrives, so the
+    /// caller's audit record can say it was refused.
     pub(super) fn copy_specs_for(
         &mut self,
         frame: &Frame,

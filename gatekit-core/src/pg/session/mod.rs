@@ -260,7 +260,7 @@ pub struct Session {
     database: Option<String>,
     record: Option<Box<record::Recording>>,
     outcome: outcome::Tracker,
-    /// An allowed statement mentioned `search_path` (COPY names may resolve elsewhere).
+    /// A statement mentioned `search_path` (COPY names may resolve elsewhere).
     search_path_changed: bool,
 }
 

@@ -1,8 +1,11 @@
 //! The relay: messages both ways, and the statements the caller decides on.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use jiff::Timestamp;
 
+use super::copy::CopySpec;
 use super::{Event, Session, State};
 use crate::pg::codec::encode::{ErrorBuilder, MessageWriter, Severity};
 use crate::pg::codec::{BackendMessage, Frame, FrontendMessage};
@@ -39,6 +42,10 @@ pub struct StatementRequest {
     pub kind: StatementKind,
     /// The statement text, exactly as sent (in the client's encoding).
     pub sql: Bytes,
+    /// Why the session refuses this statement whatever the decision, if it does: a COPY
+    /// whose data it cannot read under the session's column rules (an unsupported
+    /// `ENCODING`, a multi-byte delimiter…). Record it as denied with this reason.
+    pub refusal: Option<String>,
 }
 
 /// The caller's decision on a statement.
@@ -109,6 +116,8 @@ pub(super) struct Held {
     frame: Frame,
     /// The approval it waits for, once the caller answered [`Decision::Hold`].
     approval: Option<String>,
+    /// Its COPY statements under column rules, or why it is refused whatever the decision.
+    copies: Result<Option<Vec<Arc<CopySpec>>>, String>,
 }
 
 fn deny_message(rule: Option<&str>, reason: &str) -> String {
@@ -164,12 +173,15 @@ impl Session {
         // A COPY the gateway could not read the data of under column rules is refused.
         let mut copies = None;
         let decision = match decision {
-            Decision::Allow => match self.copy_specs_for(&held.frame) {
+            Decision::Allow => match &held.copies {
                 Ok(specs) => {
-                    copies = specs;
+                    copies = specs.clone();
                     Decision::Allow
                 }
-                Err(reason) => Decision::Deny { rule: None, reason },
+                Err(reason) => Decision::Deny {
+                    rule: None,
+                    reason: reason.clone(),
+                },
             },
             other => other,
         };
@@ -258,12 +270,18 @@ impl Session {
                     };
                     let id = self.next_statement;
                     self.next_statement += 1;
-                    self.events
-                        .push_back(Event::Statement(StatementRequest { id, kind, sql }));
+                    let copies = self.copy_specs_for(&frame);
+                    self.events.push_back(Event::Statement(StatementRequest {
+                        id,
+                        kind,
+                        sql,
+                        refusal: copies.as_ref().err().cloned(),
+                    }));
                     self.held = Some(Held {
                         id,
                         frame,
                         approval: None,
+                        copies,
                     });
                 }
                 _ => self.to_upstream.extend_from_slice(frame.raw()),

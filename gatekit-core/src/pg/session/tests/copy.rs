@@ -267,6 +267,12 @@ fn unsupported_copy_options_are_refused_before_the_server() {
     assert_eq!(code, "42501");
     assert!(message.contains("ENCODING"), "{message}");
     assert!(p.copy_lookups.is_empty());
+    // The caller learnt the refusal with the statement, so its audit record can say so.
+    let refusal = p.statements.last().and_then(|s| s.refusal.as_deref());
+    assert!(
+        refusal.is_some_and(|r| r.contains("ENCODING")),
+        "{refusal:?}"
+    );
 }
 
 #[test]
