@@ -14,8 +14,9 @@
 //!
 //! Records after the fact ([`AuditLog::append_detached`]: a command's result) never make
 //! the caller wait. In `interval` mode they are chained at once but written in front of the
-//! next record, or within 10 ms, so a busy session pays one `write` per command, not two;
-//! a process crash can lose at most those 10 ms of results, never a decision.
+//! next record, or with the next fsync, so a busy session pays one `write` per command, not
+//! two, and wakes no thread; a process crash can lose at most `sync_interval` of results,
+//! never a decision.
 //!
 //! After each fsync the head (newest seq and hash) is stored by a [`HeadStore`] — by default
 //! `audit.head` beside the trail — so a cut-off or rewritten tail is detected. When a write,
@@ -255,7 +256,8 @@ impl AuditLog {
 
     /// Appends a record after the fact (a command's result) without waiting for the disk:
     /// in `interval` mode it is chained at once on the caller's thread but written in front
-    /// of the next record, or within 10 ms, so it costs no write of its own; in `always` mode it is handed to the writer thread, which
+    /// of the next record, or with the next fsync, so it costs no write of its own; in
+    /// `always` mode it is handed to the writer thread, which
     /// fsyncs it with the next group, and the caller does not wait. When the writer's queue
     /// is full (`max_pending` records) the record is dropped rather than waited for, and
     /// [`AuditStats::dropped`] counts it. An error means the record was not written.

@@ -170,7 +170,7 @@ async fn detached_appends_keep_their_order_in_both_modes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn interval_mode_detached_results_ride_with_the_next_write_or_go_out_within_the_delay() {
+async fn interval_mode_detached_results_ride_with_the_next_write_or_the_next_fsync() {
     let tmp = tempfile::tempdir().unwrap();
     let trail = tmp.path().join(TRAIL_FILE);
     let log = AuditLog::open(config(tmp.path(), SyncMode::Interval)).unwrap();
@@ -181,7 +181,7 @@ async fn interval_mode_detached_results_ride_with_the_next_write_or_go_out_withi
     assert_eq!(line_count(&trail), 3);
     assert_eq!(log.stats().batches, 2, "{:?}", log.stats());
     assert_eq!(log.stats().records, 3);
-    // Alone, a result is written within the delay, without a flush.
+    // Alone, a result is written with the next fsync, without a flush.
     log.append_detached(result(2)).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while line_count(&trail) < 4 {

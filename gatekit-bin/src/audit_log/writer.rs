@@ -22,8 +22,6 @@ use super::{AuditError, AuditLogConfig, HeadStore, Stats, SyncMode};
 const MAX_BATCH: usize = 256;
 /// The batch buffer is shrunk back to this after an unusually large batch.
 const BUF_KEEP: usize = 1 << 20;
-/// Deferred records wait at most this long to be written (or less: the sync interval).
-const DEFER: Duration = Duration::from_millis(10);
 /// Deferred records are written at once when this many bytes wait.
 const DEFER_MAX: usize = 64 * 1024;
 
@@ -81,7 +79,7 @@ pub(super) struct Writer {
     /// Records written but not yet fsynced, since when.
     dirty_since: Option<Instant>,
     /// Deferred records (`interval` mode), encoded into the chain but not yet written: they
-    /// go out with the next write, or within [`DEFER`].
+    /// go out with the next write, or with the next fsync.
     deferred: Vec<u8>,
     /// How many records `deferred` holds.
     deferred_records: u64,
@@ -187,30 +185,24 @@ impl Writer {
         })
     }
 
-    /// When the next write of deferred records or periodic fsync (or retry of a failed
-    /// one) is due.
+    /// When the next periodic fsync (or retry of a failed one) is due: `sync_interval`
+    /// after the oldest record not yet on disk, written or deferred.
     fn deadline(&self) -> Option<Instant> {
-        let sync = self.dirty_since.map(|since| since + self.interval);
-        let write = self
-            .deferred_from
-            .map(|(_, since)| since + DEFER.min(self.interval));
-        match (sync, write) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let since = match (self.dirty_since, self.deferred_from) {
+            (Some(a), Some((_, b))) => a.min(b),
+            (Some(a), None) => a,
+            (None, Some((_, b))) => b,
+            (None, None) => return None,
+        };
+        Some(since + self.interval)
+    }
+
+    /// Whether the writer thread has a deadline already (it need not be woken).
+    fn scheduled(&self) -> bool {
+        self.dirty_since.is_some() || self.deferred_from.is_some()
     }
 
     fn tick(&mut self) {
-        let now = Instant::now();
-        let sync_due = self
-            .dirty_since
-            .is_some_and(|since| since + self.interval <= now);
-        if !sync_due {
-            if let Err(e) = self.write_deferred() {
-                tracing::error!(error = %e, "audit trail: deferred records could not be written");
-            }
-            return;
-        }
         if let Err(e) = self.sync_now() {
             tracing::error!(error = %e, "audit trail: fsync failed; refusing records until it works");
             self.dirty_since = Some(Instant::now());
@@ -274,26 +266,27 @@ impl Writer {
     }
 
     /// Appends one record on the caller's thread (`interval` mode): written when this
-    /// returns. `Ok(true)` when the file just became dirty and the writer thread must be
-    /// woken to fsync it within the interval.
+    /// returns. `Ok(true)` when the writer thread had nothing to fsync and must be woken to
+    /// fsync this within the interval.
     pub(super) fn append_one(&mut self, event: &AuditEvent) -> Result<bool, AuditError> {
         if self.closed {
             return Err(AuditError::Closed);
         }
-        let was_dirty = self.dirty_since.is_some();
+        let was_scheduled = self.scheduled();
         let result = self.append(std::slice::from_ref(event)).map_err(shared);
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = result {
             self.stats.failures.fetch_add(1, Ordering::Relaxed);
             return Err(AuditError::Unwritable(e));
         }
-        Ok(!was_dirty && self.dirty_since.is_some())
+        Ok(!was_scheduled && self.scheduled())
     }
 
     /// Encodes one record after the fact (a command's result, `interval` mode) into the
-    /// chain without writing it: it goes out in front of the next record written, or within
-    /// [`DEFER`], so it costs no write of its own. `Ok(true)` when the writer thread must be
-    /// woken to schedule that write. A failing trail refuses it like any record.
+    /// chain without writing it: it goes out in front of the next record written, or with
+    /// the next fsync, so it costs no write of its own. `Ok(true)` when the writer thread
+    /// must be woken to schedule that fsync (it was idle). A failing trail refuses it like
+    /// any record.
     pub(super) fn append_deferred(&mut self, event: &AuditEvent) -> Result<bool, AuditError> {
         if self.closed {
             return Err(AuditError::Closed);
@@ -304,8 +297,8 @@ impl Writer {
         if self.needs_sync || self.checkpointer.failed() {
             return self.append_one(event);
         }
-        let wake = self.deferred_from.is_none();
-        if wake {
+        let wake = !self.scheduled();
+        if self.deferred_from.is_none() {
             self.deferred_from = Some((self.encoder.head(), Instant::now()));
         }
         self.encoder
@@ -314,7 +307,6 @@ impl Writer {
         if self.deferred.len() >= DEFER_MAX {
             self.stats.batches.fetch_add(1, Ordering::Relaxed);
             self.write_deferred()?;
-            return Ok(self.dirty_since.is_some());
         }
         Ok(wake)
     }
