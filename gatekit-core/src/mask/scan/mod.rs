@@ -403,7 +403,10 @@ impl Scanner {
                     i += 1;
                 }
                 C_PAREN => {
-                    sink.take(BuiltIn::Phone, i, phone::phone_paren(h, i));
+                    // `(415) 555-2671`; not `(X11` or `(active=`.
+                    if !bytes.get(i + 1).is_some_and(|b| !b.is_ascii_digit()) {
+                        sink.take(BuiltIn::Phone, i, phone::phone_paren(h, i));
+                    }
                     i += 1;
                 }
                 _ => {
@@ -465,7 +468,7 @@ impl Scanner {
         {
             sink.take(BuiltIn::Phone, p, phone::phone_digits(h, p));
         }
-        if on.contains(BuiltIn::Ipv4) && r <= 3 && dot && digits_at(p + r + 1, 1) {
+        if on.contains(BuiltIn::Ipv4) && r <= 3 && dot && octet_then_dot(h, p + r + 1) {
             sink.take(BuiltIn::Ipv4, p, numbers::ipv4(h, p));
         }
     }
@@ -536,6 +539,21 @@ impl Scanner {
         }
         self.custom.scan(h, 0, &mut sink);
     }
+}
+
+/// Whether a dotted quad's second octet can stand at `i`: one to three digits and a dot
+/// (or the end of a buffer that may go on). Seconds with milliseconds (`56.789Z`) and
+/// durations (`12.345s`) fail here, before [`numbers::ipv4`] runs.
+#[inline]
+fn octet_then_dot(h: &Hay<'_>, i: usize) -> bool {
+    for k in i..i + 4 {
+        match h.bytes.get(k) {
+            Some(b) if b.is_ascii_digit() => {}
+            Some(&b) => return k > i && b == b'.',
+            None => return !h.eof,
+        }
+    }
+    false
 }
 
 /// Sorts values by start and merges overlapping ones into the first.
