@@ -125,8 +125,13 @@ impl<'a> Hay<'a> {
     pub(crate) fn context_before(&self, i: usize, window: usize, words: &[&[u8]]) -> bool {
         let lo = i.saturating_sub(window);
         let labelled = |j: usize| {
+            let Some(last) = self.before(j) else {
+                return false;
+            };
             words.iter().any(|w| {
-                j >= lo + w.len()
+                // The last byte first: most words fail on it.
+                w.last().is_some_and(|l| l.eq_ignore_ascii_case(&last))
+                    && j >= lo + w.len()
                     && self
                         .bytes
                         .get(j - w.len()..j)
@@ -146,7 +151,9 @@ impl<'a> Hay<'a> {
                 Some(b) if b.is_ascii_alphabetic() => {
                     let start = self.run_back(j, j - lo, |b| b.is_ascii_alphabetic());
                     let word = self.bytes.get(start..j).unwrap_or_default();
-                    if !FILLERS.iter().any(|f| word.eq_ignore_ascii_case(f)) {
+                    if word.len() > FILLER_MAX
+                        || !FILLERS.iter().any(|f| word.eq_ignore_ascii_case(f))
+                    {
                         return false;
                     }
                     j = start;
@@ -171,6 +178,9 @@ const FILLERS: &[&[u8]] = &[
     b"number", b"num", b"no", b"nr", b"id", b"is", b"me", b"at", b"on", b"my", b"the", b"of",
     b"to", b"us", b"our", b"your",
 ];
+
+/// The longest of [`FILLERS`].
+const FILLER_MAX: usize = 6;
 
 /// ASCII letters, digits and `_`.
 #[inline]
@@ -211,6 +221,12 @@ mod tests {
         assert_eq!(h.run(0, 3, |b| b.is_ascii_digit()), Ok(4));
         assert_eq!(h.run_back(6, 3, |b| b.is_ascii_digit()), 2);
         assert_eq!(h.run_back(6, 9, |b| b.is_ascii_digit()), 0);
+    }
+
+    #[test]
+    fn no_filler_is_longer_than_the_limit() {
+        assert!(FILLERS.iter().all(|f| f.len() <= FILLER_MAX));
+        assert!(FILLERS.iter().any(|f| f.len() == FILLER_MAX));
     }
 
     #[test]
