@@ -404,7 +404,7 @@ impl Scanner {
                 }
                 C_PAREN => {
                     // `(415) 555-2671`; not `(X11` or `(active=`.
-                    if !bytes.get(i + 1).is_some_and(|b| !b.is_ascii_digit()) {
+                    if bytes.get(i + 1).is_none_or(u8::is_ascii_digit) {
                         sink.take(BuiltIn::Phone, i, phone::phone_paren(h, i));
                     }
                     i += 1;
