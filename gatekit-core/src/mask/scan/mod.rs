@@ -338,7 +338,7 @@ impl Scanner {
             // Most bytes anchor nothing: skip them in a tight loop.
             let rest = bytes.get(i..).unwrap_or_default();
             let skip = match keys {
-                None => rest.iter().position(|&b| class[usize::from(b)] != 0),
+                None => first_anchor(class, rest),
                 Some(k) => {
                     let pairs = rest.windows(2).position(|w| match *w {
                         [a, b] => k.pairs[usize::from(a) << 8 | usize::from(b)],
@@ -539,6 +539,24 @@ impl Scanner {
         }
         self.custom.scan(h, 0, &mut sink);
     }
+}
+
+/// The offset of the first byte of `bytes` with a class, looking at four at a time.
+#[inline]
+fn first_anchor(class: &[u8; 256], bytes: &[u8]) -> Option<usize> {
+    let cls = |b: u8| class[usize::from(b)];
+    let mut chunks = bytes.chunks_exact(4);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        if let [a, b, c, d] = *chunk
+            && cls(a) | cls(b) | cls(c) | cls(d) != 0
+        {
+            return chunk.iter().position(|&b| cls(b) != 0).map(|k| at + k);
+        }
+        at += 4;
+    }
+    let tail = chunks.remainder().iter().position(|&b| cls(b) != 0);
+    tail.map(|k| at + k)
 }
 
 /// Whether a dotted quad's second octet can stand at `i`: one to three digits and a dot

@@ -142,7 +142,9 @@ fn may_be_ipv6(h: &Hay<'_>, start: usize, c: usize) -> Result<bool, NeedMore> {
     Ok(colons >= 6)
 }
 
-/// An IPv6 address whose first `:` is at `c`.
+/// An IPv6 address whose first `:` is at `c`. The cheap rejects (`T12:34`, `12:34:56`) are
+/// inlined into the scanner's loop; the rest is not.
+#[inline]
 pub(crate) fn ipv6(h: &Hay<'_>, c: usize) -> Check {
     if h.bytes.get(c) != Some(&b':') {
         return Ok(None);
@@ -160,6 +162,12 @@ pub(crate) fn ipv6(h: &Hay<'_>, c: usize) -> Check {
     if !may_be_ipv6(h, start, c)? {
         return Ok(None);
     }
+    ipv6_from(h, start, c)
+}
+
+/// [`ipv6`] once its first group starts at `start` and the colons allow an address.
+#[inline(never)]
+fn ipv6_from(h: &Hay<'_>, start: usize, c: usize) -> Check {
     let run = h.run(start, IPV6_MAX, is_ipv6_byte)?;
     if run - start > IPV6_MAX {
         return Ok(None);
