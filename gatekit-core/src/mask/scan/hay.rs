@@ -122,16 +122,15 @@ impl<'a> Hay<'a> {
     /// spaces and filler words (`number`, `no`, `me at` …) stand between it and the value.
     /// "SSN: 234567890" and "call me at 4155552671" qualify; a word further back in the
     /// sentence, or one inside a marker like `[REDACTED:phone]`, does not.
-    pub(crate) fn context_before(&self, i: usize, window: usize, words: &[&[u8]]) -> bool {
+    pub(crate) fn context_before(&self, i: usize, window: usize, labels: &Labels) -> bool {
         let lo = i.saturating_sub(window);
         let labelled = |j: usize| {
-            let Some(last) = self.before(j) else {
+            // The byte before `j` first: most offsets end no label.
+            if !self.before(j).is_some_and(|b| labels.ends[usize::from(b)]) {
                 return false;
-            };
-            words.iter().any(|w| {
-                // The last byte first: most words fail on it.
-                w.last().is_some_and(|l| l.eq_ignore_ascii_case(&last))
-                    && j >= lo + w.len()
+            }
+            labels.words.iter().any(|w| {
+                j >= lo + w.len()
                     && self
                         .bytes
                         .get(j - w.len()..j)
@@ -162,6 +161,28 @@ impl<'a> Hay<'a> {
             }
         }
         false
+    }
+}
+
+/// Words that label a value (for [`Hay::context_before`]), with the bytes they end with.
+pub(crate) struct Labels {
+    words: &'static [&'static [u8]],
+    /// Last bytes of the words, in both cases.
+    ends: [bool; 256],
+}
+
+impl Labels {
+    pub(crate) const fn new(words: &'static [&'static [u8]]) -> Labels {
+        let mut ends = [false; 256];
+        let mut k = 0;
+        while k < words.len() {
+            if let [.., last] = words[k] {
+                ends[last.to_ascii_lowercase() as usize] = true;
+                ends[last.to_ascii_uppercase() as usize] = true;
+            }
+            k += 1;
+        }
+        Labels { words, ends }
     }
 }
 
@@ -231,10 +252,10 @@ mod tests {
 
     #[test]
     fn context_words_label_the_value() {
-        let ctx = |s: &str, words: &[&[u8]]| {
+        let ctx = |s: &str, words: &'static [&'static [u8]]| {
             let at = s.find('#').unwrap_or(s.len());
             let s = s.replace('#', "");
-            Hay::new(s.as_bytes(), true).context_before(at, 32, words)
+            Hay::new(s.as_bytes(), true).context_before(at, 32, &Labels::new(words))
         };
         assert!(ctx("my ssn: #123", &[b"ssn"]));
         assert!(ctx("Social Security Number #123", &[b"social security"]));
