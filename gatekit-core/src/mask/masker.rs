@@ -209,7 +209,10 @@ impl Masker {
         if self.strategy == Strategy::Redact {
             cands.retain(|c| {
                 let value = input.get(c.span.start..c.span.end).unwrap_or_default();
-                !(0..self.names.len()).any(|d| value.starts_with(self.renderer.marker(d)))
+                !(value
+                    .first()
+                    .is_some_and(|&b| self.renderer.marker_starts_with(b))
+                    && (0..self.names.len()).any(|d| value.starts_with(self.renderer.marker(d))))
             });
         }
         scan::merge(cands);

@@ -19,6 +19,8 @@ pub(crate) struct Renderer {
     strategy: Strategy,
     /// `redact` markers, by detector id.
     markers: Vec<Box<[u8]>>,
+    /// The first bytes of the markers.
+    marker_starts: [bool; 256],
     /// The keyed MAC, ready to clone per value.
     mac: Option<Hmac<Sha256>>,
 }
@@ -39,11 +41,18 @@ impl Renderer {
                     .into_bytes()
                     .into_boxed_slice()
             })
-            .collect();
+            .collect::<Vec<Box<[u8]>>>();
+        let mut marker_starts = [false; 256];
+        for m in &markers {
+            if let Some(&b) = m.first() {
+                marker_starts[usize::from(b)] = true;
+            }
+        }
         let mac = key.and_then(|k| Hmac::<Sha256>::new_from_slice(k).ok());
         Renderer {
             strategy,
             markers,
+            marker_starts,
             mac,
         }
     }
@@ -51,6 +60,12 @@ impl Renderer {
     /// The marker `redact` writes for detector `det`.
     pub(crate) fn marker(&self, det: usize) -> &[u8] {
         self.markers.get(det).map_or(&[], |m| m)
+    }
+
+    /// Whether some `redact` marker starts with `b`.
+    #[inline]
+    pub(crate) fn marker_starts_with(&self, b: u8) -> bool {
+        self.marker_starts[usize::from(b)]
     }
 
     /// Appends the masked form of `value`, found by detector `det`.

@@ -122,10 +122,14 @@ impl<'a> Hay<'a> {
     /// spaces and filler words (`number`, `no`, `me at` …) stand between it and the value.
     /// "SSN: 234567890" and "call me at 4155552671" qualify; a word further back in the
     /// sentence, or one inside a marker like `[REDACTED:phone]`, does not.
-    pub(crate) fn context_before(&self, i: usize, window: usize, words: &[&[u8]]) -> bool {
+    pub(crate) fn context_before(&self, i: usize, window: usize, labels: &Labels) -> bool {
         let lo = i.saturating_sub(window);
         let labelled = |j: usize| {
-            words.iter().any(|w| {
+            // The byte before `j` first: most offsets end no label.
+            if !self.before(j).is_some_and(|b| labels.ends[usize::from(b)]) {
+                return false;
+            }
+            labels.words.iter().any(|w| {
                 j >= lo + w.len()
                     && self
                         .bytes
@@ -146,7 +150,9 @@ impl<'a> Hay<'a> {
                 Some(b) if b.is_ascii_alphabetic() => {
                     let start = self.run_back(j, j - lo, |b| b.is_ascii_alphabetic());
                     let word = self.bytes.get(start..j).unwrap_or_default();
-                    if !FILLERS.iter().any(|f| word.eq_ignore_ascii_case(f)) {
+                    if word.len() > FILLER_MAX
+                        || !FILLERS.iter().any(|f| word.eq_ignore_ascii_case(f))
+                    {
                         return false;
                     }
                     j = start;
@@ -155,6 +161,28 @@ impl<'a> Hay<'a> {
             }
         }
         false
+    }
+}
+
+/// Words that label a value (for [`Hay::context_before`]), with the bytes they end with.
+pub(crate) struct Labels {
+    words: &'static [&'static [u8]],
+    /// Last bytes of the words, in both cases.
+    ends: [bool; 256],
+}
+
+impl Labels {
+    pub(crate) const fn new(words: &'static [&'static [u8]]) -> Labels {
+        let mut ends = [false; 256];
+        let mut k = 0;
+        while k < words.len() {
+            if let [.., last] = words[k] {
+                ends[last.to_ascii_lowercase() as usize] = true;
+                ends[last.to_ascii_uppercase() as usize] = true;
+            }
+            k += 1;
+        }
+        Labels { words, ends }
     }
 }
 
@@ -171,6 +199,9 @@ const FILLERS: &[&[u8]] = &[
     b"number", b"num", b"no", b"nr", b"id", b"is", b"me", b"at", b"on", b"my", b"the", b"of",
     b"to", b"us", b"our", b"your",
 ];
+
+/// The longest of [`FILLERS`].
+const FILLER_MAX: usize = 6;
 
 /// ASCII letters, digits and `_`.
 #[inline]
@@ -214,11 +245,17 @@ mod tests {
     }
 
     #[test]
+    fn no_filler_is_longer_than_the_limit() {
+        assert!(FILLERS.iter().all(|f| f.len() <= FILLER_MAX));
+        assert!(FILLERS.iter().any(|f| f.len() == FILLER_MAX));
+    }
+
+    #[test]
     fn context_words_label_the_value() {
-        let ctx = |s: &str, words: &[&[u8]]| {
+        let ctx = |s: &str, words: &'static [&'static [u8]]| {
             let at = s.find('#').unwrap_or(s.len());
             let s = s.replace('#', "");
-            Hay::new(s.as_bytes(), true).context_before(at, 32, words)
+            Hay::new(s.as_bytes(), true).context_before(at, 32, &Labels::new(words))
         };
         assert!(ctx("my ssn: #123", &[b"ssn"]));
         assert!(ctx("Social Security Number #123", &[b"social security"]));

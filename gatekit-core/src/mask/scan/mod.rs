@@ -338,7 +338,7 @@ impl Scanner {
             // Most bytes anchor nothing: skip them in a tight loop.
             let rest = bytes.get(i..).unwrap_or_default();
             let skip = match keys {
-                None => rest.iter().position(|&b| class[usize::from(b)] != 0),
+                None => first_anchor(class, rest),
                 Some(k) => {
                     let pairs = rest.windows(2).position(|w| match *w {
                         [a, b] => k.pairs[usize::from(a) << 8 | usize::from(b)],
@@ -403,7 +403,10 @@ impl Scanner {
                     i += 1;
                 }
                 C_PAREN => {
-                    sink.take(BuiltIn::Phone, i, phone::phone_paren(h, i));
+                    // `(415) 555-2671`; not `(X11` or `(active=`.
+                    if bytes.get(i + 1).is_none_or(u8::is_ascii_digit) {
+                        sink.take(BuiltIn::Phone, i, phone::phone_paren(h, i));
+                    }
                     i += 1;
                 }
                 _ => {
@@ -465,7 +468,7 @@ impl Scanner {
         {
             sink.take(BuiltIn::Phone, p, phone::phone_digits(h, p));
         }
-        if on.contains(BuiltIn::Ipv4) && r <= 3 && dot && digits_at(p + r + 1, 1) {
+        if on.contains(BuiltIn::Ipv4) && r <= 3 && dot && octet_then_dot(h, p + r + 1) {
             sink.take(BuiltIn::Ipv4, p, numbers::ipv4(h, p));
         }
     }
@@ -536,6 +539,39 @@ impl Scanner {
         }
         self.custom.scan(h, 0, &mut sink);
     }
+}
+
+/// The offset of the first byte of `bytes` with a class, looking at four at a time.
+#[inline]
+fn first_anchor(class: &[u8; 256], bytes: &[u8]) -> Option<usize> {
+    let cls = |b: u8| class[usize::from(b)];
+    let mut chunks = bytes.chunks_exact(4);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        if let [a, b, c, d] = *chunk
+            && cls(a) | cls(b) | cls(c) | cls(d) != 0
+        {
+            return chunk.iter().position(|&b| cls(b) != 0).map(|k| at + k);
+        }
+        at += 4;
+    }
+    let tail = chunks.remainder().iter().position(|&b| cls(b) != 0);
+    tail.map(|k| at + k)
+}
+
+/// Whether a dotted quad's second octet can stand at `i`: one to three digits and a dot
+/// (or the end of a buffer that may go on). Seconds with milliseconds (`56.789Z`) and
+/// durations (`12.345s`) fail here, before [`numbers::ipv4`] runs.
+#[inline]
+fn octet_then_dot(h: &Hay<'_>, i: usize) -> bool {
+    for k in i..i + 4 {
+        match h.bytes.get(k) {
+            Some(b) if b.is_ascii_digit() => {}
+            Some(&b) => return k > i && b == b'.',
+            None => return !h.eof,
+        }
+    }
+    false
 }
 
 /// Sorts values by start and merges overlapping ones into the first.

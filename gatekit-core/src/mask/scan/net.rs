@@ -3,7 +3,7 @@
 
 use std::net::Ipv6Addr;
 
-use super::hay::{Check, Hay, Span, is_word};
+use super::hay::{Check, Hay, NeedMore, Span, is_word};
 
 /// The longest local part of an address (RFC 5321).
 pub(crate) const EMAIL_LOCAL_MAX: usize = 64;
@@ -30,6 +30,34 @@ const FILE_EXTENSIONS: &[&[u8]] = &[
     b"py", b"rb", b"java", b"php", b"exe", b"dll", b"so", b"log", b"csv", b"yml", b"yaml", b"toml",
     b"lock", b"map", b"wasm",
 ];
+
+/// Up to four ASCII letters packed into a `u32`, lowercased; distinct for distinct strings
+/// without NUL bytes.
+const fn pack_lower(mut s: &[u8]) -> u32 {
+    let mut key = 0u32;
+    while let [b, rest @ ..] = s {
+        key = key << 8 | b.to_ascii_lowercase() as u32;
+        s = rest;
+    }
+    key
+}
+
+/// [`FILE_EXTENSIONS`] packed, so a last label is compared against all of them at once.
+const FILE_EXTENSION_KEYS: [u32; FILE_EXTENSIONS.len()] = {
+    let mut keys = [0u32; FILE_EXTENSIONS.len()];
+    let mut k = 0;
+    while k < keys.len() {
+        keys[k] = pack_lower(FILE_EXTENSIONS[k]);
+        k += 1;
+    }
+    keys
+};
+
+/// Whether a last label names a file type (`png`, `JSON`).
+#[inline]
+fn is_file_extension(tld: &[u8]) -> bool {
+    tld.len() <= 4 && FILE_EXTENSION_KEYS.contains(&pack_lower(tld))
+}
 
 /// An e-mail address around the `@` at `a`.
 pub(crate) fn email(h: &Hay<'_>, a: usize) -> Check {
@@ -81,10 +109,7 @@ pub(crate) fn email(h: &Hay<'_>, a: usize) -> Check {
     if !(alphabetic && (2..=24).contains(&tld.len()) || punycode) {
         return Ok(None);
     }
-    if FILE_EXTENSIONS
-        .iter()
-        .any(|ext| tld.eq_ignore_ascii_case(ext))
-    {
+    if is_file_extension(tld) {
         return Ok(None);
     }
     Ok(Some(Span::new(start, i)))
@@ -98,7 +123,28 @@ const fn is_ipv6_byte(b: u8) -> bool {
     b.is_ascii_hexdigit() || b == b':' || b == b'.'
 }
 
-/// An IPv6 address whose first `:` is at `c`.
+/// A cheap reject for the colons of times (`12:34:56`) and ports: an address has `::` or at
+/// least six colons among the hex digits and colons from `c` on. `false` only where
+/// [`ipv6`] answers `None`; reads no further than its run of address bytes.
+#[inline]
+fn may_be_ipv6(h: &Hay<'_>, start: usize, c: usize) -> Result<bool, NeedMore> {
+    let mut colons = 1;
+    let mut j = c + 1;
+    while j - start <= IPV6_MAX {
+        match h.at(j)? {
+            Some(b':') if h.bytes.get(j - 1) == Some(&b':') => return Ok(true),
+            Some(b':') => colons += 1,
+            Some(b) if b.is_ascii_hexdigit() => {}
+            _ => break,
+        }
+        j += 1;
+    }
+    Ok(colons >= 6)
+}
+
+/// An IPv6 address whose first `:` is at `c`. The cheap rejects (`T12:34`, `12:34:56`) are
+/// inlined into the scanner's loop; the rest is not.
+#[inline]
 pub(crate) fn ipv6(h: &Hay<'_>, c: usize) -> Check {
     if h.bytes.get(c) != Some(&b':') {
         return Ok(None);
@@ -113,6 +159,15 @@ pub(crate) fn ipv6(h: &Hay<'_>, c: usize) -> Check {
     {
         return Ok(None);
     }
+    if !may_be_ipv6(h, start, c)? {
+        return Ok(None);
+    }
+    ipv6_from(h, start, c)
+}
+
+/// [`ipv6`] once its first group starts at `start` and the colons allow an address.
+#[inline(never)]
+fn ipv6_from(h: &Hay<'_>, start: usize, c: usize) -> Check {
     let run = h.run(start, IPV6_MAX, is_ipv6_byte)?;
     if run - start > IPV6_MAX {
         return Ok(None);

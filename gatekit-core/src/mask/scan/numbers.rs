@@ -1,6 +1,6 @@
 //! Numeric identifiers: US social security numbers, IPv4 addresses, IBANs.
 
-use super::hay::{Check, Hay, NeedMore, Span, is_word};
+use super::hay::{Check, Hay, Labels, NeedMore, Span, is_word};
 
 /// Whether `p` starts a run of digits.
 #[inline]
@@ -54,6 +54,8 @@ const SSN_CONTEXT: &[&[u8]] = &[
     b"taxpayer",
 ];
 
+const SSN_LABELS: Labels = Labels::new(SSN_CONTEXT);
+
 /// A US social security number at the digit run `p`: `123-45-6789` anywhere;
 /// `123 45 6789` and `123456789` only after a context word such as "SSN".
 pub(crate) fn ssn(h: &Hay<'_>, p: usize) -> Check {
@@ -98,7 +100,7 @@ pub(crate) fn ssn(h: &Hay<'_>, p: usize) -> Check {
     if (area, group, serial) == (78, 5, 1120) || (area, group, serial) == (219, 9, 9999) {
         return Ok(None);
     }
-    if !dashed && !h.context_before(p, 32, SSN_CONTEXT) {
+    if !dashed && !h.context_before(p, 32, &SSN_LABELS) {
         return Ok(None);
     }
     Ok(Some(Span::new(p, end)))
@@ -106,6 +108,7 @@ pub(crate) fn ssn(h: &Hay<'_>, p: usize) -> Check {
 
 /// Words before a dotted quad that make it a version, not an address.
 const VERSION_CONTEXT: &[&[u8]] = &[b"version", b"release", b"build", b"firmware"];
+const VERSION_LABELS: Labels = Labels::new(VERSION_CONTEXT);
 
 /// An IPv4 address in dotted-quad form at the digit run `p`.
 pub(crate) fn ipv4(h: &Hay<'_>, p: usize) -> Check {
@@ -136,7 +139,7 @@ pub(crate) fn ipv4(h: &Hay<'_>, p: usize) -> Check {
         Some(b'.') if h.is(i + 1, |b| b.is_ascii_digit())? => return Ok(None),
         _ => {}
     }
-    if h.context_before(p, 16, VERSION_CONTEXT) {
+    if h.context_before(p, 16, &VERSION_LABELS) {
         return Ok(None);
     }
     Ok(Some(Span::new(p, i)))

@@ -3,7 +3,7 @@
 //! (`020 7946 0958`, `030 12345678`, `01 23 45 67 89`), and bare digit runs only after a
 //! word such as "phone" or "tel".
 
-use super::hay::{Check, Hay, NeedMore, Span, is_word};
+use super::hay::{Check, Hay, Labels, NeedMore, Span, is_word};
 use super::numbers::{continues_number, digit_run_start, fixed_digits, glued_to_number};
 
 /// Words that make a bare digit run a phone number.
@@ -18,6 +18,8 @@ const PHONE_CONTEXT: &[&[u8]] = &[
     b"whatsapp",
     b"contact",
 ];
+
+const PHONE_LABELS: Labels = Labels::new(PHONE_CONTEXT);
 
 #[inline]
 const fn is_sep(b: u8) -> bool {
@@ -57,7 +59,7 @@ pub(crate) fn phone_digits(h: &Hay<'_>, p: usize) -> Check {
     {
         return finish(h, p, end);
     }
-    if (7..=15).contains(&r) && h.context_before(p, 24, PHONE_CONTEXT) {
+    if (7..=15).contains(&r) && h.context_before(p, 24, &PHONE_LABELS) {
         return finish(h, p, run);
     }
     Ok(None)
