@@ -10,7 +10,8 @@
 //!   and fsynced together, so concurrent sessions share fsyncs (group commit).
 //! - `interval`: once written, which the appending thread does itself (one `write` under
 //!   the writer's lock, no hand-off); the writer thread fsyncs at least every
-//!   `sync_interval` (50 ms), so a machine crash loses at most that window.
+//!   `sync_interval` (50 ms), so a machine crash loses at most that window. That fsync and
+//!   the checkpoint after it run without the lock, so appends never wait for the disk.
 //!
 //! Records after the fact ([`AuditLog::append_detached`]: a command's result) never make
 //! the caller wait. In `interval` mode they are chained at once but written in front of the

@@ -112,13 +112,13 @@ pub(super) fn run(writer: SharedWriter, rx: Receiver<Request>) {
             Some(deadline) => {
                 let wait = deadline.saturating_duration_since(Instant::now());
                 if wait.is_zero() {
-                    lock(&writer).tick();
+                    tick(&writer);
                     continue;
                 }
                 match rx.recv_timeout(wait) {
                     Ok(r) => r,
                     Err(RecvTimeoutError::Timeout) => {
-                        lock(&writer).tick();
+                        tick(&writer);
                         continue;
                     }
                     Err(RecvTimeoutError::Disconnected) => break,
@@ -143,6 +143,32 @@ pub(super) fn run(writer: SharedWriter, rx: Receiver<Request>) {
     if let Err(e) = lock(&writer).sync_now() {
         tracing::error!(error = %e, "audit trail: final fsync failed");
     }
+}
+
+/// The periodic fsync (`interval` mode). The fsync itself runs without the writer's lock,
+/// on a duplicate of the file's handle, so connections appending meanwhile do not wait for
+/// the disk; the head is then checkpointed in the background. Anything unusual (a failed
+/// trail, a retry, no open file) takes the locked path.
+fn tick(writer: &SharedWriter) {
+    let Some(pending) = lock(writer).prepare_sync() else {
+        lock(writer).tick();
+        return;
+    };
+    let synced = pending.file.sync_data();
+    let identity = fs::metadata(&pending.path).map(|m| (m.dev(), m.ino()));
+    lock(writer).finish_sync(pending, synced, identity);
+}
+
+/// An fsync prepared under the lock and run outside it.
+struct PendingSync {
+    file: File,
+    path: PathBuf,
+    /// The head the fsync makes durable.
+    head: ChainHead,
+    /// Device and inode of the file then (a rotation meanwhile changes them).
+    identity: (u64, u64),
+    /// The file's length then, to tell whether records were written meanwhile.
+    len: u64,
 }
 
 impl Writer {
@@ -200,6 +226,69 @@ impl Writer {
     /// Whether the writer thread has a deadline already (it need not be woken).
     fn scheduled(&self) -> bool {
         self.dirty_since.is_some() || self.deferred_from.is_some()
+    }
+
+    /// Writes what was deferred and hands out what a periodic fsync outside the lock
+    /// needs; `None` when the locked path must run ([`Writer::tick`]).
+    fn prepare_sync(&mut self) -> Option<PendingSync> {
+        if self.lost.is_some() || self.needs_sync || self.checkpointer.failed() {
+            return None;
+        }
+        if self.write_deferred().is_err() {
+            return None;
+        }
+        self.dirty_since?;
+        let file = self.file.as_ref()?.try_clone().ok()?;
+        Some(PendingSync {
+            file,
+            path: self.path.clone(),
+            head: self.encoder.head(),
+            identity: self.identity,
+            len: self.len,
+        })
+    }
+
+    /// Takes the outcome of a periodic fsync run outside the lock.
+    fn finish_sync(
+        &mut self,
+        pending: PendingSync,
+        synced: std::io::Result<()>,
+        identity: std::io::Result<(u64, u64)>,
+    ) {
+        if let Err(e) = synced {
+            let e = AuditError::io("fsync", &self.path)(e);
+            tracing::error!(error = %e, "audit trail: fsync failed; refusing records until it works");
+            self.needs_sync = true;
+            self.dirty_since = Some(Instant::now());
+            return;
+        }
+        self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+        if pending.identity != self.identity || self.file.is_none() {
+            // Rotated or reopened meanwhile: that path fsynced and checkpointed the old file
+            // itself, and the new one waits for the next fsync.
+            return;
+        }
+        match identity {
+            Ok(id) if id == self.identity => {}
+            other => {
+                let detail = match other {
+                    Ok(_) => "another file is at its path".to_string(),
+                    Err(e) => format!("its path: {e}"),
+                };
+                let e = self.lose(detail);
+                tracing::error!(error = %e, "audit trail lost");
+                return;
+            }
+        }
+        if self.len == pending.len {
+            self.dirty_since = None;
+        } else if self.dirty_since.is_some() {
+            // Written meanwhile (or rotated): those records wait for the next fsync.
+            self.dirty_since = Some(Instant::now());
+        }
+        // Stored in the background; a failure is seen by the next append, which retries
+        // the checkpoint and refuses records until it works.
+        self.checkpointer.request(pending.head);
     }
 
     fn tick(&mut self) {
