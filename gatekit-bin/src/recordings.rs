@@ -3,7 +3,7 @@
 //!
 //! Connections hand their recorded lines to [`Recordings::write`], which never waits: the
 //! lines go into a bounded queue to the writer thread. The writer drains the queue every
-//! [`TICK`] (or as soon as it is half full, or something waits on it), with one write per
+//! 50 ms (or as soon as it is half full, or something waits on it), with one write per
 //! session file per drain, so a busy connection does not wake a thread per command. When
 //! the queue is full they are
 //! dropped and counted, and once the queue has room again the session's file gets a
