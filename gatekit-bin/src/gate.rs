@@ -293,6 +293,12 @@ impl Gate for TargetGate {
             },
             (None, v) => (v, Arc::clone(&decision.reason)),
         };
+        // A statement the session refuses was not decided by the policy's rule.
+        let rule = if refused.is_some() {
+            None
+        } else {
+            decision.rule.clone()
+        };
         let counters = state;
         counters.commands.fetch_add(1, Ordering::Relaxed);
         let record = AuditEvent::Command(CommandEvent {
@@ -305,11 +311,7 @@ impl Gate for TargetGate {
             classes: classification.classes,
             objects: classification.objects,
             verdict,
-            rule: if refused.is_some() {
-                None
-            } else {
-                decision.rule.clone()
-            },
+            rule: rule.clone(),
             reason: Some(Arc::clone(&reason)),
             rows: None,
             bytes: None,
@@ -326,9 +328,7 @@ impl Gate for TargetGate {
                 reason: "the audit trail cannot be written".into(),
             };
         }
-        self.shared
-            .metrics
-            .decision(verdict, decision.rule.as_deref());
+        self.shared.metrics.decision(verdict, rule.as_deref());
         self.shared.metrics.decision_latency(started.elapsed());
         if let Some(approval) = held {
             let hold = gatekit_pg::Decision::Hold {
@@ -366,7 +366,7 @@ impl Gate for TargetGate {
             _ => {
                 counters.denied.fetch_add(1, Ordering::Relaxed);
                 gatekit_pg::Decision::Deny {
-                    rule: decision.rule.as_deref().map(str::to_owned),
+                    rule: rule.as_deref().map(str::to_owned),
                     reason: reason.to_string(),
                 }
             }

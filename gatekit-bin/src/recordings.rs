@@ -269,6 +269,16 @@ impl Files {
     }
 }
 
+/// Where a drain round of the writer stopped.
+enum Drain {
+    /// The queue is empty: wait for the next tick.
+    Empty,
+    /// A round's worth was taken: go on at once.
+    More,
+    /// Every sender is gone.
+    Closed,
+}
+
 /// The writer thread: appends each session's lines to its file in `dir` (ids are plain
 /// names: [`Recordings::write`] refuses others).
 fn writer(dir: PathBuf, mut rx: mpsc::Receiver<Msg>) {
@@ -279,7 +289,14 @@ fn writer(dir: PathBuf, mut rx: mpsc::Receiver<Msg>) {
         failed: HashSet::new(),
     };
     loop {
-        let open = loop {
+        // One round takes at most a queue's worth, then writes: a steady stream of
+        // messages cannot keep lines in memory unwritten.
+        let mut taken = 0;
+        let state = loop {
+            if taken == QUEUE {
+                break Drain::More;
+            }
+            taken += 1;
             match rx.try_recv() {
                 Ok(Msg::Write(id, bytes)) => files.append(&id, &bytes),
                 Ok(Msg::Dropped(id, count)) => files.append(&id, &marker(count)),
@@ -296,15 +313,16 @@ fn writer(dir: PathBuf, mut rx: mpsc::Receiver<Msg>) {
                     }
                     let _ = done.send(());
                 }
-                Err(mpsc::error::TryRecvError::Empty) => break true,
-                Err(mpsc::error::TryRecvError::Disconnected) => break false,
+                Err(mpsc::error::TryRecvError::Empty) => break Drain::Empty,
+                Err(mpsc::error::TryRecvError::Disconnected) => break Drain::Closed,
             }
         };
         files.write_pending();
-        if !open {
-            break;
+        match state {
+            Drain::More => {}
+            Drain::Empty => std::thread::park_timeout(TICK),
+            Drain::Closed => break,
         }
-        std::thread::park_timeout(TICK);
     }
     for f in files.open.values() {
         let _ = f.sync_all();

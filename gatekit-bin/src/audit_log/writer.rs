@@ -383,7 +383,9 @@ impl Writer {
         if let Some(lost) = &self.lost {
             return Err(AuditError::Unwritable(lost.clone()));
         }
-        if self.needs_sync || self.checkpointer.failed() {
+        // A trail in trouble (a failed fsync, checkpoint or write) takes the path that
+        // retries and refuses, so nothing piles up here while it cannot be written.
+        if self.needs_sync || self.checkpointer.failed() || self.file.is_none() {
             return self.append_one(event);
         }
         let wake = !self.scheduled();

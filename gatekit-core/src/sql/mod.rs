@@ -51,6 +51,12 @@ pub use calls::{ADMIN_FUNCTIONS, DYNAMIC_SQL_FUNCTIONS};
 pub use redact::redact_secrets;
 pub use settings::SearchPathChange;
 
+/// Every statement of `src` parsed within the classifier's budget and only where its
+/// lexers agree with the server's reading (see `parse.rs`); `None` otherwise.
+pub(crate) fn checked_statements(src: &str) -> Option<Vec<sqlparser::ast::Statement>> {
+    parse::checked_statements(src, SqlOptions::default().max_depth)
+}
+
 /// Limits and extensions of a [`SqlClassifier`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SqlOptions {

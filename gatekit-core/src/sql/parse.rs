@@ -320,3 +320,33 @@ pub(crate) fn normalize(tokens: &mut Vec<TokenWithSpan>) {
     let mut k = keep.into_iter();
     tokens.retain(|_| k.next().unwrap_or(true));
 }
+
+/// Every statement of `src` parsed, for readers outside the classifier that need the tree
+/// (the PostgreSQL session's COPY reader): only when both lexers agree on the text, each
+/// statement stays within `max_depth` and the operator-chain budget, and none uses a
+/// Unicode-escaped name. `None` otherwise: the caller fails closed.
+pub(crate) fn checked_statements(src: &str, max_depth: usize) -> Option<Vec<Statement>> {
+    let lexed = super::lexer::lex(src);
+    if lexed.error.is_some() {
+        return None;
+    }
+    let ranges: Vec<&[Tok]> = lexed
+        .toks
+        .split(|t| t.kind == Kind::Semi)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let theirs = statements(src, &lexed)?;
+    if theirs.len() != ranges.len() {
+        return None;
+    }
+    let limit = (max_depth * 2).max(50);
+    let mut out = Vec::with_capacity(ranges.len());
+    for (toks, tokens) in ranges.into_iter().zip(theirs) {
+        if toks.iter().any(|t| t.kind == Kind::UnicodeIdent) || !within_budget(src, toks, max_depth)
+        {
+            return None;
+        }
+        out.push(parse_one(tokens, limit)?);
+    }
+    Some(out)
+}

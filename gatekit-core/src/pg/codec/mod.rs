@@ -30,6 +30,25 @@ pub use startup::{
     SSL_REQUEST_CODE, StartupPacket, StartupParams,
 };
 
+/// The longest prepared-statement or portal name PostgreSQL tells apart (`NAMEDATALEN`
+/// − 1 bytes): the server keys both by their first 63 bytes.
+pub const MAX_NAME_BYTES: usize = 63;
+
+/// The name the server knows a prepared statement or portal by: its first
+/// [`MAX_NAME_BYTES`] bytes. Two names that share them are one object to the server, so
+/// anything the gateway remembers per name must be keyed by this, or a client could make
+/// the gateway and the server disagree about which statement a portal runs.
+///
+/// ```
+/// use gatekit_core::pg::codec::server_name;
+/// let long = [b'a'; 70];
+/// assert_eq!(server_name(&long).len(), 63);
+/// assert_eq!(server_name(b"s1"), b"s1");
+/// ```
+pub fn server_name(name: &[u8]) -> &[u8] {
+    name.get(..MAX_NAME_BYTES).unwrap_or(name)
+}
+
 /// Per-message-type size caps, in bytes, counting the length field but not the type byte.
 ///
 /// The defaults bound a connection's buffers while letting ordinary traffic through:

@@ -31,8 +31,6 @@ use sqlparser::ast::{
     CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource as AstSource, CopyTarget,
     Statement, visit_relations,
 };
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
 
 use super::columns::QualifiedColumn;
 use super::copy_data::CopyFormat;
@@ -113,9 +111,12 @@ pub(super) fn mentions(sql: &[u8], word: &str) -> bool {
         .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
 }
 
-/// The `COPY … TO STDOUT` statements of `sql`, in order; `Ok(None)` when it does not
-/// parse (its COPYs then fail closed); `Err` with the reason for an option the gateway
-/// cannot read COPY data by.
+/// The COPY statements of `sql` that send data to the client (`TO STDOUT`, and `TO STDIN`,
+/// which PostgreSQL reads the same way), in order; `Ok(None)` when it does not parse as the
+/// server reads it (its COPYs then fail closed). The text goes through the classifier's
+/// checked parse: the same budget, and only where both lexers agree, so inline COPY data or
+/// a comment cannot hide a statement from this list. `Err` with the reason for an option the
+/// gateway cannot read COPY data by.
 pub(super) fn specs(sql: &[u8]) -> Result<Option<Vec<Arc<CopySpec>>>, String> {
     let Some(text) = std::str::from_utf8(sql)
         .ok()
@@ -123,8 +124,7 @@ pub(super) fn specs(sql: &[u8]) -> Result<Option<Vec<Arc<CopySpec>>>, String> {
     else {
         return Ok(None);
     };
-    let parsed = std::panic::catch_unwind(|| Parser::parse_sql(&PostgreSqlDialect {}, text));
-    let Ok(Ok(statements)) = parsed else {
+    let Some(statements) = crate::sql::checked_statements(text) else {
         return Ok(None);
     };
     let mut out = Vec::new();
@@ -132,14 +132,18 @@ pub(super) fn specs(sql: &[u8]) -> Result<Option<Vec<Arc<CopySpec>>>, String> {
         if let Statement::Copy {
             source,
             to: true,
-            target: CopyTarget::Stdout,
+            target: CopyTarget::Stdout | CopyTarget::Stdin,
             options,
             legacy_options,
             ..
         } = st
         {
             let format = format_of(options, legacy_options)?;
-            let mut unqualified = false;
+            // The relation a table-form COPY names is not visited as one by sqlparser.
+            let mut unqualified = match source {
+                AstSource::Table { table_name, .. } => table_name.0.len() < 2,
+                AstSource::Query(_) => false,
+            };
             let _ = visit_relations(st, |name| {
                 unqualified |= name.0.len() < 2;
                 std::ops::ControlFlow::<()>::Continue(())
@@ -275,7 +279,10 @@ impl Session {
             Ok(FrontendMessage::Query { sql } | FrontendMessage::Parse { sql, .. }) => sql,
             _ => return Ok(None),
         };
-        if mentions(sql, "search_path") {
+        // What may move the schema an unqualified name resolves in: a `search_path`
+        // setting in any spelling, `SET SCHEMA`, or `set_config` (whose name may be
+        // escaped). Then an unqualified COPY fails closed.
+        if mentions(sql, "search_path") || mentions(sql, "schema") || mentions(sql, "set_config") {
             self.search_path_changed = true;
         }
         if !mentions(sql, "copy") {
@@ -296,9 +303,12 @@ impl Session {
     /// A CopyOutResponse under column rules: resolve its fields, or fail closed. `false`
     /// when the session must wait for [`Session::handle_copy_columns`].
     pub(super) fn copy_out_started(&mut self, frame: Frame) -> Result<bool, PgError> {
+        // The session's startup search_path: a parameter, or `-c search_path=…` in
+        // `options` (which PostgreSQL applies after the parameters).
         let search_path = self.client.as_ref().and_then(|c| {
-            c.settings
+            c.options
                 .iter()
+                .chain(c.settings.iter())
                 .find(|(k, _)| k.eq_ignore_ascii_case("search_path"))
                 .map(|(_, v)| v.clone())
         });

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 
 use super::Session;
 use crate::audit::CommandResultEvent;
-use crate::pg::codec::BackendMessage;
+use crate::pg::codec::{BackendMessage, server_name};
 
 /// Requests awaiting their answer, at most.
 pub(crate) const MAX_PENDING: usize = 16 * 1024;
@@ -99,6 +99,7 @@ struct Names {
 
 impl Names {
     fn get(&self, name: &[u8]) -> Option<u64> {
+        let name = server_name(name);
         if name.is_empty() {
             self.unnamed
         } else {
@@ -107,6 +108,8 @@ impl Names {
     }
 
     fn set(&mut self, name: &[u8], command: Option<u64>) {
+        // Keyed as the server keys them: by their first 63 bytes, which also bounds a key.
+        let name = server_name(name);
         if name.is_empty() {
             self.unnamed = command;
             return;

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use super::columns::{ColumnKey, QualifiedColumn};
 use super::copy::{CopyOut, CopySpec};
 use crate::mask::{Column, Masker, ValueKind};
-use crate::pg::codec::{FrontendMessage, RowDescription, Target};
+use crate::pg::codec::{FrontendMessage, RowDescription, Target, server_name};
 use crate::pg::error::{PgError, Side, Tag};
 
 /// Requests awaiting their answer, at most.
@@ -231,22 +231,23 @@ impl Tracker {
                         tag: Tag(tag),
                         what: "message to the server does not parse",
                     })? {
+                        // Names as the server keys them (their first 63 bytes).
                         FrontendMessage::Parse { statement, .. } => {
-                            Req::Parse(Bytes::copy_from_slice(statement), None)
+                            Req::Parse(Bytes::copy_from_slice(server_name(statement)), None)
                         }
                         FrontendMessage::Bind(b) => Req::Bind {
-                            portal: Bytes::copy_from_slice(b.portal),
-                            statement: Bytes::copy_from_slice(b.statement),
+                            portal: Bytes::copy_from_slice(server_name(b.portal)),
+                            statement: Bytes::copy_from_slice(server_name(b.statement)),
                             formats: Formats(Some(Bytes::copy_from_slice(b.result_formats()))),
                         },
                         FrontendMessage::Describe { target, name } => {
-                            Req::Describe(target, Bytes::copy_from_slice(name))
+                            Req::Describe(target, Bytes::copy_from_slice(server_name(name)))
                         }
                         FrontendMessage::Execute { portal, .. } => {
-                            Req::Execute(Bytes::copy_from_slice(portal))
+                            Req::Execute(Bytes::copy_from_slice(server_name(portal)))
                         }
                         FrontendMessage::Close { target, name } => {
-                            Req::Close(target, Bytes::copy_from_slice(name))
+                            Req::Close(target, Bytes::copy_from_slice(server_name(name)))
                         }
                         _ => continue,
                     }

@@ -294,3 +294,19 @@ proptest! {
 }
 
 const RESULT_LIMIT: usize = crate::audit::RESULT_ERROR_BYTES + 16 + 2;
+
+#[test]
+fn names_are_keyed_as_the_server_keys_them() {
+    // PostgreSQL tells statements and portals apart by their first 63 bytes: so must the
+    // tracker, and a long name costs no more than that to remember.
+    let mut names = Names::default();
+    let mut first = vec![b's'; 63];
+    first.extend_from_slice(b"-one");
+    let mut second = vec![b's'; 63];
+    second.extend_from_slice(&vec![b'x'; 10_000]);
+    names.set(&first, Some(7));
+    assert_eq!(names.get(&second), Some(7));
+    assert!(names.named.keys().all(|k| k.len() <= 63));
+    names.set(&second, None);
+    assert_eq!(names.get(&first), None);
+}

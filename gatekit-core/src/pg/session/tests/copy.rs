@@ -217,6 +217,77 @@ fn a_later_copy_in_a_batch_gets_its_own_fields() {
 }
 
 #[test]
+fn copy_to_stdin_is_a_copy_to_the_client_and_keeps_the_batch_in_step() {
+    // `TO STDIN` sends data to the client like `TO STDOUT`: it must take its own place in
+    // the batch, or the harmless COPY's fields would be used for the ruled one.
+    let mut p = code_pair();
+    p.copy_fields = Some(vec![field("t", "internal_code", TEXT)]);
+    query(
+        &mut p,
+        "COPY t (internal_code) TO STDIN; COPY (SELECT 'x') TO STDOUT",
+    );
+    let mut s = copy_out(false, 1, &[b"A-77\n"]);
+    s.truncate(s.len() - 6 - 12);
+    p.upstream_send(&s);
+    assert_eq!(copy_data(&mut p), b"[REDACTED:column]\n");
+    let sources: Vec<_> = p.copy_lookups.iter().map(|r| r.source.clone()).collect();
+    assert_eq!(
+        sources,
+        [CopySource::Query("SELECT internal_code FROM t".into())]
+    );
+}
+
+#[test]
+fn inline_copy_data_cannot_hide_a_statement_from_the_pairing() {
+    // sqlparser alone reads everything after `FROM STDIN;` up to `\.` as data; the server
+    // runs the COPY inside it. The checked parse refuses the text, so every COPY of the
+    // query fails closed.
+    let mut p = code_pair();
+    p.copy_fields = Some(vec![field("t", "note", TEXT)]);
+    query(
+        &mut p,
+        "COPY s FROM STDIN;\nCOPY (SELECT internal_code FROM t) TO STDOUT; /*\n\\.\nCOPY (SELECT note FROM t) TO STDOUT; -- */",
+    );
+    p.upstream_send(&copy_out(false, 1, &[b"A-77\n"]));
+    assert!(p.copy_lookups.is_empty(), "{:?}", p.copy_lookups);
+    assert_eq!(copy_data(&mut p), b"\\N\n");
+}
+
+#[test]
+fn an_oversized_copy_query_fails_closed_without_parsing() {
+    // A chain deep enough to overflow a recursive walk of sqlparser's tree is refused by
+    // the classifier's budget before it is parsed.
+    let mut p = code_pair();
+    let chain = "+1".repeat(15_000);
+    query(&mut p, &format!("COPY (SELECT 1{chain}) TO STDOUT"));
+    p.upstream_send(&copy_out(false, 1, &[b"15001\n"]));
+    assert!(p.copy_lookups.is_empty());
+    assert_eq!(copy_data(&mut p), b"\\N\n");
+}
+
+#[test]
+fn unqualified_table_copies_fail_closed_after_any_schema_change() {
+    for change in [
+        "SET search_path TO hr, public",
+        "SET SCHEMA 'hr'",
+        "SELECT set_config(E'search\\137path', 'hr', false)",
+    ] {
+        let mut p = code_pair();
+        query(&mut p, change);
+        let mut s = BytesMut::new();
+        complete(&mut s, "SET");
+        encode::ready_for_query(&mut s, b'I');
+        p.upstream_send(&s);
+        p.client_messages();
+        p.copy_fields = Some(vec![field("t", "id", INT4)]);
+        query(&mut p, "COPY t TO STDOUT");
+        p.upstream_send(&copy_out(false, 1, &[b"A-77\n"]));
+        assert!(p.copy_lookups.is_empty(), "{change}");
+        assert_eq!(copy_data(&mut p), b"\\N\n", "{change}");
+    }
+}
+
+#[test]
 fn after_a_search_path_change_unqualified_copies_fail_closed() {
     let mut p = code_pair();
     query(&mut p, "SET search_path TO app");
