@@ -10,7 +10,9 @@ use jiff::Timestamp;
 use super::command::{Builder, Col, RecordLimits};
 use super::event::StartRecord;
 use super::event::{CommandKind, EndRecord, MessageRecord, RecordEvent, RecordedVerdict};
-use crate::pg::codec::{BackendMessage, ErrorFields, FrontendMessage, RowDescription, Target};
+use crate::pg::codec::{
+    BackendMessage, ErrorFields, FrontendMessage, RowDescription, Target, server_name,
+};
 use crate::sql::redact_secrets;
 
 /// Requests awaiting their answer (and decisions awaiting their message), at most; more
@@ -234,22 +236,24 @@ impl SqlRecorder {
                 FrontendMessage::FunctionCall { .. } => {
                     Req::FunctionCall(self.next_statement(b""), now)
                 }
+                // Names as the server keys them (their first 63 bytes), which also
+                // bounds what is remembered per name.
                 FrontendMessage::Parse { statement, sql, .. } => Req::Parse(
-                    Bytes::copy_from_slice(statement),
+                    Bytes::copy_from_slice(server_name(statement)),
                     self.next_statement(sql),
                     now,
                 ),
                 FrontendMessage::Bind(b) => Req::Bind {
-                    portal: Bytes::copy_from_slice(b.portal),
-                    statement: Bytes::copy_from_slice(b.statement),
+                    portal: Bytes::copy_from_slice(server_name(b.portal)),
+                    statement: Bytes::copy_from_slice(server_name(b.statement)),
                     formats: Bytes::copy_from_slice(b.result_formats()),
                     at: now,
                 },
                 FrontendMessage::Describe { target, name } => {
-                    Req::Describe(target, Bytes::copy_from_slice(name), now)
+                    Req::Describe(target, Bytes::copy_from_slice(server_name(name)), now)
                 }
                 FrontendMessage::Execute { portal, .. } => {
-                    Req::Execute(Bytes::copy_from_slice(portal), now)
+                    Req::Execute(Bytes::copy_from_slice(server_name(portal)), now)
                 }
                 FrontendMessage::Close { .. } => Req::Close,
                 FrontendMessage::Sync => Req::Sync,
