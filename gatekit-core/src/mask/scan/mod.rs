@@ -183,7 +183,7 @@ impl Sink<'_> {
 struct Keywords {
     /// Three-byte stems (all ASCII cases for case-insensitive keywords), for long inputs.
     ac: AhoCorasick,
-    /// For short inputs, by two bytes `b0 << 8 | b1`: whether a stem starts with them or
+    /// For short inputs, by two bytes `b0 | b1 << 8` (read as one little-endian `u16`): whether a stem starts with them or
     /// `b0` anchors a structural value (filled in by the scanner).
     pairs: Box<[bool; 65536]>,
     /// First bytes of every stem.
@@ -234,7 +234,7 @@ impl Keywords {
         for s in &stems {
             if let [a, b, ..] = s.as_slice() {
                 first[usize::from(*a)] = true;
-                pairs[usize::from(*a) << 8 | usize::from(*b)] = true;
+                pairs[usize::from(u16::from_le_bytes([*a, *b]))] = true;
             }
         }
         let ac = AhoCorasick::builder()
@@ -283,7 +283,7 @@ impl Scanner {
         let mut keywords = Keywords::new(on);
         if let Some(k) = &mut keywords {
             for (pair, hit) in k.pairs.iter_mut().enumerate() {
-                *hit |= class.get(pair >> 8).is_some_and(|&c| c != 0);
+                *hit |= class.get(pair & 0xFF).is_some_and(|&c| c != 0);
             }
         }
         Scanner {
@@ -340,9 +340,9 @@ impl Scanner {
             let skip = match keys {
                 None => first_anchor(class, rest),
                 Some(k) => {
-                    let pairs = rest.windows(2).position(|w| match *w {
-                        [a, b] => k.pairs[usize::from(a) << 8 | usize::from(b)],
-                        _ => false,
+                    let pairs = rest.windows(2).position(|w| {
+                        w.first_chunk::<2>()
+                            .is_some_and(|&p| k.pairs[usize::from(u16::from_le_bytes(p))])
                     });
                     // The last byte has no successor: a value or a stem cut short.
                     pairs.or_else(|| {
