@@ -241,7 +241,16 @@ impl Masker {
 
     /// `input` with every sensitive value masked; borrowed when there was nothing to mask.
     pub fn mask<'a>(&self, input: &'a [u8]) -> Cow<'a, [u8]> {
-        let cands = self.scan_whole(input);
+        let cands = match self.scanner.short_first_stop(input) {
+            Some(None) => return Cow::Borrowed(input),
+            Some(Some(at)) => {
+                let mut cands = Vec::new();
+                self.scanner.scan_short_from(input, at, &mut cands);
+                self.settle(input, &mut cands);
+                cands
+            }
+            None => self.scan_whole(input),
+        };
         if cands.is_empty() {
             return Cow::Borrowed(input);
         }

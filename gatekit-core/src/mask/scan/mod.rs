@@ -245,6 +245,24 @@ impl Keywords {
     }
 }
 
+impl Keywords {
+    /// In a short input, the offset in `rest` of the first byte that anchors a structural
+    /// value or starts a stem (by its first two bytes).
+    #[inline]
+    fn short_stop(&self, class: &[u8; 256], rest: &[u8], eof: bool) -> Option<usize> {
+        let pairs = rest.windows(2).position(|w| {
+            w.first_chunk::<2>()
+                .is_some_and(|&p| self.pairs[usize::from(u16::from_le_bytes(p))])
+        });
+        // The last byte has no successor: a value or a stem cut short.
+        pairs.or_else(|| {
+            let j = rest.len().checked_sub(1)?;
+            let b = usize::from(*rest.get(j)?);
+            (class[b] != 0 || !eof && self.first[b]).then_some(j)
+        })
+    }
+}
+
 /// The compiled detectors of one profile.
 pub(crate) struct Scanner {
     on: BuiltIns,
@@ -299,6 +317,33 @@ impl Scanner {
         self.on.is_empty() && self.custom.is_empty()
     }
 
+    /// For a whole input short enough to be scanned in one pass and not searched by custom
+    /// detectors: the offset of the first byte the scan would stop at, `None` inside if
+    /// there is none (so nothing in it can be found). `None` for other inputs.
+    #[inline]
+    pub(crate) fn short_first_stop(&self, input: &[u8]) -> Option<Option<usize>> {
+        if input.len() > SHORT_INPUT || !self.custom.is_empty() {
+            return None;
+        }
+        Some(match &self.keywords {
+            None => first_anchor(&self.class, input),
+            Some(k) => k.short_stop(&self.class, input, true),
+        })
+    }
+
+    /// Finds values in a whole input for which [`Scanner::short_first_stop`] answered
+    /// `Some(Some(at))`, resuming the scan at `at`; appends them to `out` as
+    /// [`Scanner::scan`] does.
+    pub(crate) fn scan_short_from(&self, input: &[u8], at: usize, out: &mut Vec<Cand>) {
+        let h = Hay::new(input, true);
+        let mut sink = Sink {
+            out,
+            from: 0,
+            stable: h.len(),
+        };
+        self.structural(&h, 0, at, true, &mut sink);
+    }
+
     /// Finds values in `h` starting at or after `from` (bytes before it are context) and
     /// appends them to `out`, unordered and possibly overlapping. Returns the offset before
     /// which every value is decided: `h.len()` at the end of the input, less when a value
@@ -310,7 +355,7 @@ impl Scanner {
             stable: h.len(),
         };
         let short = from == 0 && h.len() <= SHORT_INPUT;
-        self.structural(h, from, short, &mut sink);
+        self.structural(h, from, from, short, &mut sink);
         if !short && let Some(k) = &self.keywords {
             let mut pos = from.saturating_sub(KEYWORD_REACH);
             while let Some(m) = k.ac.find(Input::new(h.bytes).span(pos..h.len())) {
@@ -327,30 +372,20 @@ impl Scanner {
         sink.stable.max(from).min(h.len())
     }
 
-    /// The structural pass.
-    fn structural(&self, h: &Hay<'_>, from: usize, short: bool, sink: &mut Sink<'_>) {
+    /// The structural pass, from `start` (at or after `from`; the bytes between them
+    /// anchor nothing).
+    fn structural(&self, h: &Hay<'_>, from: usize, start: usize, short: bool, sink: &mut Sink<'_>) {
         let class = &self.class;
         // Short inputs locate keyword stems here too, by their first two bytes.
         let keys = self.keywords.as_ref().filter(|_| short);
         let bytes = h.bytes;
-        let mut i = from;
+        let mut i = start.max(from);
         loop {
             // Most bytes anchor nothing: skip them in a tight loop.
             let rest = bytes.get(i..).unwrap_or_default();
             let skip = match keys {
                 None => first_anchor(class, rest),
-                Some(k) => {
-                    let pairs = rest.windows(2).position(|w| {
-                        w.first_chunk::<2>()
-                            .is_some_and(|&p| k.pairs[usize::from(u16::from_le_bytes(p))])
-                    });
-                    // The last byte has no successor: a value or a stem cut short.
-                    pairs.or_else(|| {
-                        let j = rest.len().checked_sub(1)?;
-                        let b = usize::from(*rest.get(j)?);
-                        (class[b] != 0 || !h.eof && k.first[b]).then_some(j)
-                    })
-                }
+                Some(k) => k.short_stop(class, rest, h.eof),
             };
             let Some(skip) = skip else { break };
             i += skip;
