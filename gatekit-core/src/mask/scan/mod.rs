@@ -12,6 +12,7 @@
 //! offset before which everything is final, which is what lets a stream hold back only what
 //! may still change.
 
+mod cands;
 mod card;
 mod custom;
 mod hay;
@@ -22,6 +23,7 @@ mod secrets;
 
 use aho_corasick::{AhoCorasick, Input, MatchKind};
 
+pub(crate) use cands::{CandOut, Cands};
 #[cfg(test)]
 pub(crate) use card::luhn;
 pub(crate) use custom::Custom;
@@ -149,7 +151,7 @@ const C_PAREN: u8 = 5;
 
 /// Where a scan puts what it finds.
 pub(crate) struct Sink<'o> {
-    out: &'o mut Vec<Cand>,
+    out: &'o mut dyn CandOut,
     /// Values starting before this offset were dealt with by an earlier scan.
     from: usize,
     /// Everything before this offset is final.
@@ -160,7 +162,7 @@ impl Sink<'_> {
     #[inline]
     fn push(&mut self, det: DetId, span: Span) {
         if span.start >= self.from && span.start < span.end {
-            self.out.push(Cand { det, span });
+            self.out.push_cand(Cand { det, span });
         }
     }
 
@@ -334,7 +336,7 @@ impl Scanner {
     /// Finds values in a whole input for which [`Scanner::short_first_stop`] answered
     /// `Some(Some(at))`, resuming the scan at `at`; appends them to `out` as
     /// [`Scanner::scan`] does.
-    pub(crate) fn scan_short_from(&self, input: &[u8], at: usize, out: &mut Vec<Cand>) {
+    pub(crate) fn scan_short_from(&self, input: &[u8], at: usize, out: &mut Cands) {
         let h = Hay::new(input, true);
         let mut sink = Sink {
             out,
@@ -609,8 +611,9 @@ fn octet_then_dot(h: &Hay<'_>, i: usize) -> bool {
     false
 }
 
-/// Sorts values by start and merges overlapping ones into the first.
-pub(crate) fn merge(cands: &mut Vec<Cand>) {
+/// Sorts values by start and merges overlapping ones into the first, in place: the merged
+/// values are the first of `cands`; returns their number.
+pub(crate) fn merge_slice(cands: &mut [Cand]) -> usize {
     cands.sort_unstable_by(|a, b| {
         a.span
             .start
@@ -618,14 +621,22 @@ pub(crate) fn merge(cands: &mut Vec<Cand>) {
             .then(b.span.end.cmp(&a.span.end))
             .then(a.det.cmp(&b.det))
     });
-    cands.dedup_by(|next, prev| {
-        if next.span.start < prev.span.end {
-            prev.span.end = prev.span.end.max(next.span.end);
-            true
-        } else {
-            false
+    let mut kept = 0usize;
+    for k in 0..cands.len() {
+        let Some(&next) = cands.get(k) else { break };
+        match kept.checked_sub(1).and_then(|p| cands.get_mut(p)) {
+            Some(prev) if next.span.start < prev.span.end => {
+                prev.span.end = prev.span.end.max(next.span.end);
+            }
+            _ => {
+                if let Some(slot) = cands.get_mut(kept) {
+                    *slot = next;
+                }
+                kept += 1;
+            }
         }
-    });
+    }
+    kept
 }
 
 /// Widens a span so it does not cut a UTF-8 character in two.
