@@ -257,24 +257,24 @@ impl Masker {
 
     /// `input` with every sensitive value masked; borrowed when there was nothing to mask.
     pub fn mask<'a>(&self, input: &'a [u8]) -> Cow<'a, [u8]> {
-        let mut short = Cands::new();
-        let whole;
-        let cands: &[Cand] = match self.scanner.short_first_stop(input) {
-            Some(None) => return Cow::Borrowed(input),
+        match self.scanner.short_first_stop(input) {
+            Some(None) => Cow::Borrowed(input),
             Some(Some(at)) => {
+                let mut short = Cands::new();
                 self.scanner.scan_short_from(input, at, &mut short);
                 let found = short.as_mut_slice();
                 if found.is_empty() {
                     return Cow::Borrowed(input);
                 }
                 let kept = self.settle_slice(input, found);
-                found.get(..kept).unwrap_or_default()
+                self.render_all(input, found.get(..kept).unwrap_or_default())
             }
-            None => {
-                whole = self.scan_whole(input);
-                &whole
-            }
-        };
+            None => self.render_all(input, &self.scan_whole(input)),
+        }
+    }
+
+    /// `input` with the settled values `cands` masked.
+    fn render_all<'a>(&self, input: &'a [u8], cands: &[Cand]) -> Cow<'a, [u8]> {
         if cands.is_empty() {
             return Cow::Borrowed(input);
         }
