@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use super::column::{CellOutcome, Column, ColumnRef, ColumnRules, ValueKind};
-use super::scan::{self, BuiltIn, BuiltIns, Cand, Custom, DetId, Hay, Scanner};
+use super::scan::{self, BuiltIn, BuiltIns, Cand, Cands, Custom, DetId, Hay, Scanner};
 use super::strategy::{self, Renderer};
 use super::{DetectorSpec, MaskError, MaskSpec, Strategy};
 
@@ -200,22 +200,38 @@ impl Masker {
     /// profile's markers (`password=[REDACTED:password_assignment]`: masked already), then
     /// sorts and merges.
     pub(crate) fn settle(&self, input: &[u8], cands: &mut Vec<Cand>) {
+        let kept = self.settle_slice(input, cands);
+        cands.truncate(kept);
+    }
+
+    /// [`Masker::settle`] in place: the settled values are the first of `cands`; returns
+    /// their number.
+    pub(crate) fn settle_slice(&self, input: &[u8], cands: &mut [Cand]) -> usize {
         if cands.is_empty() {
-            return;
+            return 0;
         }
         for c in cands.iter_mut() {
             c.span = scan::widen_to_chars(input, c.span);
         }
+        let mut kept = cands.len();
         if self.strategy == Strategy::Redact {
-            cands.retain(|c| {
+            kept = 0;
+            for k in 0..cands.len() {
+                let Some(&c) = cands.get(k) else { break };
                 let value = input.get(c.span.start..c.span.end).unwrap_or_default();
-                !(value
+                let masked_already = value
                     .first()
                     .is_some_and(|&b| self.renderer.marker_starts_with(b))
-                    && (0..self.names.len()).any(|d| value.starts_with(self.renderer.marker(d))))
-            });
+                    && (0..self.names.len()).any(|d| value.starts_with(self.renderer.marker(d)));
+                if !masked_already {
+                    if let Some(slot) = cands.get_mut(kept) {
+                        *slot = c;
+                    }
+                    kept += 1;
+                }
+            }
         }
-        scan::merge(cands);
+        scan::merge_slice(cands.get_mut(..kept).unwrap_or_default())
     }
 
     pub(crate) fn scanner(&self) -> &Scanner {
@@ -241,13 +257,30 @@ impl Masker {
 
     /// `input` with every sensitive value masked; borrowed when there was nothing to mask.
     pub fn mask<'a>(&self, input: &'a [u8]) -> Cow<'a, [u8]> {
-        let cands = self.scan_whole(input);
+        match self.scanner.short_first_stop(input) {
+            Some(None) => Cow::Borrowed(input),
+            Some(Some(at)) => {
+                let mut short = Cands::new();
+                self.scanner.scan_short_from(input, at, &mut short);
+                let found = short.as_mut_slice();
+                if found.is_empty() {
+                    return Cow::Borrowed(input);
+                }
+                let kept = self.settle_slice(input, found);
+                self.render_all(input, found.get(..kept).unwrap_or_default())
+            }
+            None => self.render_all(input, &self.scan_whole(input)),
+        }
+    }
+
+    /// `input` with the settled values `cands` masked.
+    fn render_all<'a>(&self, input: &'a [u8], cands: &[Cand]) -> Cow<'a, [u8]> {
         if cands.is_empty() {
             return Cow::Borrowed(input);
         }
         let mut out = Vec::with_capacity(input.len() + 16 * cands.len());
         let mut at = 0;
-        for c in &cands {
+        for c in cands {
             out.extend_from_slice(input.get(at..c.span.start).unwrap_or_default());
             self.render(
                 c.det,

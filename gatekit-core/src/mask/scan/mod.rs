@@ -12,6 +12,7 @@
 //! offset before which everything is final, which is what lets a stream hold back only what
 //! may still change.
 
+mod cands;
 mod card;
 mod custom;
 mod hay;
@@ -22,6 +23,7 @@ mod secrets;
 
 use aho_corasick::{AhoCorasick, Input, MatchKind};
 
+pub(crate) use cands::{CandOut, Cands};
 #[cfg(test)]
 pub(crate) use card::luhn;
 pub(crate) use custom::Custom;
@@ -149,7 +151,7 @@ const C_PAREN: u8 = 5;
 
 /// Where a scan puts what it finds.
 pub(crate) struct Sink<'o> {
-    out: &'o mut Vec<Cand>,
+    out: &'o mut dyn CandOut,
     /// Values starting before this offset were dealt with by an earlier scan.
     from: usize,
     /// Everything before this offset is final.
@@ -160,7 +162,7 @@ impl Sink<'_> {
     #[inline]
     fn push(&mut self, det: DetId, span: Span) {
         if span.start >= self.from && span.start < span.end {
-            self.out.push(Cand { det, span });
+            self.out.push_cand(Cand { det, span });
         }
     }
 
@@ -183,7 +185,7 @@ impl Sink<'_> {
 struct Keywords {
     /// Three-byte stems (all ASCII cases for case-insensitive keywords), for long inputs.
     ac: AhoCorasick,
-    /// For short inputs, by two bytes `b0 << 8 | b1`: whether a stem starts with them or
+    /// For short inputs, by two bytes `b0 | b1 << 8` (read as one little-endian `u16`): whether a stem starts with them or
     /// `b0` anchors a structural value (filled in by the scanner).
     pairs: Box<[bool; 65536]>,
     /// First bytes of every stem.
@@ -234,7 +236,7 @@ impl Keywords {
         for s in &stems {
             if let [a, b, ..] = s.as_slice() {
                 first[usize::from(*a)] = true;
-                pairs[usize::from(*a) << 8 | usize::from(*b)] = true;
+                pairs[usize::from(u16::from_le_bytes([*a, *b]))] = true;
             }
         }
         let ac = AhoCorasick::builder()
@@ -242,6 +244,24 @@ impl Keywords {
             .build(&stems)
             .ok()?;
         Some(Keywords { ac, pairs, first })
+    }
+}
+
+impl Keywords {
+    /// In a short input, the offset in `rest` of the first byte that anchors a structural
+    /// value or starts a stem (by its first two bytes).
+    #[inline]
+    fn short_stop(&self, class: &[u8; 256], rest: &[u8], eof: bool) -> Option<usize> {
+        let pairs = rest.windows(2).position(|w| {
+            w.first_chunk::<2>()
+                .is_some_and(|&p| self.pairs[usize::from(u16::from_le_bytes(p))])
+        });
+        // The last byte has no successor: a value or a stem cut short.
+        pairs.or_else(|| {
+            let j = rest.len().checked_sub(1)?;
+            let b = usize::from(*rest.get(j)?);
+            (class[b] != 0 || !eof && self.first[b]).then_some(j)
+        })
     }
 }
 
@@ -283,7 +303,7 @@ impl Scanner {
         let mut keywords = Keywords::new(on);
         if let Some(k) = &mut keywords {
             for (pair, hit) in k.pairs.iter_mut().enumerate() {
-                *hit |= class.get(pair >> 8).is_some_and(|&c| c != 0);
+                *hit |= class.get(pair & 0xFF).is_some_and(|&c| c != 0);
             }
         }
         Scanner {
@@ -299,6 +319,33 @@ impl Scanner {
         self.on.is_empty() && self.custom.is_empty()
     }
 
+    /// For a whole input short enough to be scanned in one pass and not searched by custom
+    /// detectors: the offset of the first byte the scan would stop at, `None` inside if
+    /// there is none (so nothing in it can be found). `None` for other inputs.
+    #[inline]
+    pub(crate) fn short_first_stop(&self, input: &[u8]) -> Option<Option<usize>> {
+        if input.len() > SHORT_INPUT || !self.custom.is_empty() {
+            return None;
+        }
+        Some(match &self.keywords {
+            None => first_anchor(&self.class, input),
+            Some(k) => k.short_stop(&self.class, input, true),
+        })
+    }
+
+    /// Finds values in a whole input for which [`Scanner::short_first_stop`] answered
+    /// `Some(Some(at))`, resuming the scan at `at`; appends them to `out` as
+    /// [`Scanner::scan`] does.
+    pub(crate) fn scan_short_from(&self, input: &[u8], at: usize, out: &mut Cands) {
+        let h = Hay::new(input, true);
+        let mut sink = Sink {
+            out,
+            from: 0,
+            stable: h.len(),
+        };
+        self.structural(&h, 0, at, true, &mut sink);
+    }
+
     /// Finds values in `h` starting at or after `from` (bytes before it are context) and
     /// appends them to `out`, unordered and possibly overlapping. Returns the offset before
     /// which every value is decided: `h.len()` at the end of the input, less when a value
@@ -310,7 +357,7 @@ impl Scanner {
             stable: h.len(),
         };
         let short = from == 0 && h.len() <= SHORT_INPUT;
-        self.structural(h, from, short, &mut sink);
+        self.structural(h, from, from, short, &mut sink);
         if !short && let Some(k) = &self.keywords {
             let mut pos = from.saturating_sub(KEYWORD_REACH);
             while let Some(m) = k.ac.find(Input::new(h.bytes).span(pos..h.len())) {
@@ -327,30 +374,20 @@ impl Scanner {
         sink.stable.max(from).min(h.len())
     }
 
-    /// The structural pass.
-    fn structural(&self, h: &Hay<'_>, from: usize, short: bool, sink: &mut Sink<'_>) {
+    /// The structural pass, from `start` (at or after `from`; the bytes between them
+    /// anchor nothing).
+    fn structural(&self, h: &Hay<'_>, from: usize, start: usize, short: bool, sink: &mut Sink<'_>) {
         let class = &self.class;
         // Short inputs locate keyword stems here too, by their first two bytes.
         let keys = self.keywords.as_ref().filter(|_| short);
         let bytes = h.bytes;
-        let mut i = from;
+        let mut i = start.max(from);
         loop {
             // Most bytes anchor nothing: skip them in a tight loop.
             let rest = bytes.get(i..).unwrap_or_default();
             let skip = match keys {
                 None => first_anchor(class, rest),
-                Some(k) => {
-                    let pairs = rest.windows(2).position(|w| match *w {
-                        [a, b] => k.pairs[usize::from(a) << 8 | usize::from(b)],
-                        _ => false,
-                    });
-                    // The last byte has no successor: a value or a stem cut short.
-                    pairs.or_else(|| {
-                        let j = rest.len().checked_sub(1)?;
-                        let b = usize::from(*rest.get(j)?);
-                        (class[b] != 0 || !h.eof && k.first[b]).then_some(j)
-                    })
-                }
+                Some(k) => k.short_stop(class, rest, h.eof),
             };
             let Some(skip) = skip else { break };
             i += skip;
@@ -574,8 +611,9 @@ fn octet_then_dot(h: &Hay<'_>, i: usize) -> bool {
     false
 }
 
-/// Sorts values by start and merges overlapping ones into the first.
-pub(crate) fn merge(cands: &mut Vec<Cand>) {
+/// Sorts values by start and merges overlapping ones into the first, in place: the merged
+/// values are the first of `cands`; returns their number.
+pub(crate) fn merge_slice(cands: &mut [Cand]) -> usize {
     cands.sort_unstable_by(|a, b| {
         a.span
             .start
@@ -583,14 +621,22 @@ pub(crate) fn merge(cands: &mut Vec<Cand>) {
             .then(b.span.end.cmp(&a.span.end))
             .then(a.det.cmp(&b.det))
     });
-    cands.dedup_by(|next, prev| {
-        if next.span.start < prev.span.end {
-            prev.span.end = prev.span.end.max(next.span.end);
-            true
-        } else {
-            false
+    let mut kept = 0usize;
+    for k in 0..cands.len() {
+        let Some(&next) = cands.get(k) else { break };
+        match kept.checked_sub(1).and_then(|p| cands.get_mut(p)) {
+            Some(prev) if next.span.start < prev.span.end => {
+                prev.span.end = prev.span.end.max(next.span.end);
+            }
+            _ => {
+                if let Some(slot) = cands.get_mut(kept) {
+                    *slot = next;
+                }
+                kept += 1;
+            }
         }
-    });
+    }
+    kept
 }
 
 /// Widens a span so it does not cut a UTF-8 character in two.

@@ -12,15 +12,37 @@ const DOMAIN_MAX: usize = 253;
 /// The longest domain label.
 const LABEL_MAX: usize = 63;
 
+/// Bit of [`BYTE_KINDS`]: a byte of the local part of an address in the common, unquoted
+/// form.
+const LOCAL: u8 = 1;
+/// Bit of [`BYTE_KINDS`]: a byte of a domain label.
+const LABEL: u8 = 2;
+
+/// [`LOCAL`] and [`LABEL`] by byte, so the runs of an address cost a lookup a byte.
+const BYTE_KINDS: [u8; 256] = {
+    let mut kinds = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() || c == b'-' {
+            kinds[b] = LOCAL | LABEL;
+        } else if matches!(c, b'.' | b'_' | b'%' | b'+') {
+            kinds[b] = LOCAL;
+        }
+        b += 1;
+    }
+    kinds
+};
+
 /// Bytes of the local part of an address in the common, unquoted form.
 #[inline]
 pub(crate) const fn is_local(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-')
+    BYTE_KINDS[b as usize] & LOCAL != 0
 }
 
 #[inline]
 const fn is_label(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'-'
+    BYTE_KINDS[b as usize] & LABEL != 0
 }
 
 /// Last labels that name files (`icon@2x.png`), not mail domains.
@@ -204,6 +226,19 @@ mod tests {
     use super::*;
 
     use crate::mask::scan::hay::first_match as find;
+
+    #[test]
+    fn byte_kinds_are_the_address_alphabets() {
+        for b in 0..=255u8 {
+            let alnum = b.is_ascii_alphanumeric();
+            assert_eq!(
+                is_local(b),
+                alnum || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-'),
+                "{b:#04x}"
+            );
+            assert_eq!(is_label(b), alnum || b == b'-', "{b:#04x}");
+        }
+    }
 
     #[test]
     fn email_addresses() {
