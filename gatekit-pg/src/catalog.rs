@@ -147,6 +147,12 @@ impl Catalog {
             };
             let e = |e: tokio_postgres::Error| e.to_string();
             client.batch_execute("BEGIN READ ONLY").await.map_err(e)?;
+            if let Some(role) = &req.role {
+                client
+                    .query("SELECT pg_catalog.set_config('role', $1, true)", &[role])
+                    .await
+                    .map_err(e)?;
+            }
             if let Some(path) = &req.search_path {
                 client
                     .query(

@@ -63,6 +63,9 @@ pub struct CopyRequest {
     pub source: CopySource,
     /// The `search_path` to resolve it under (the client's startup setting), if any.
     pub search_path: Option<String>,
+    /// The role the session runs as (from `roles`), if any: resolve as that role, so
+    /// `$user` in the path and the privileges are the session's.
+    pub role: Option<String>,
 }
 
 /// One field of a COPY OUT, as the catalog resolved it.
@@ -280,9 +283,14 @@ impl Session {
             _ => return Ok(None),
         };
         // What may move the schema an unqualified name resolves in: a `search_path`
-        // setting in any spelling, `SET SCHEMA`, or `set_config` (whose name may be
-        // escaped). Then an unqualified COPY fails closed.
-        if mentions(sql, "search_path") || mentions(sql, "schema") || mentions(sql, "set_config") {
+        // setting in any spelling, `SET SCHEMA`, `set_config` (whose name may be escaped),
+        // or a change of role (`$user`). Then an unqualified COPY fails closed.
+        if mentions(sql, "search_path")
+            || mentions(sql, "schema")
+            || mentions(sql, "set_config")
+            || mentions(sql, "role")
+            || mentions(sql, "session_authorization")
+        {
             self.search_path_changed = true;
         }
         if !mentions(sql, "copy") {
@@ -313,6 +321,11 @@ impl Session {
                 .map(|(_, v)| v.clone())
         });
         let search_path_changed = self.search_path_changed;
+        let role = self
+            .identity
+            .as_ref()
+            .and_then(|id| super::startup::pick_role(id, &self.config).ok().flatten())
+            .map(str::to_owned);
         let MaskMode::On(s) = &mut self.mask else {
             self.to_client.extend_from_slice(frame.raw());
             return Ok(true);
@@ -333,6 +346,7 @@ impl Session {
                 self.events.push_back(Event::ResolveCopy(CopyRequest {
                     source: sp.source.clone(),
                     search_path,
+                    role,
                 }));
                 s.awaiting_copy = Some(AwaitingCopy {
                     frame,

@@ -266,6 +266,40 @@ fn an_oversized_copy_query_fails_closed_without_parsing() {
 }
 
 #[test]
+fn copy_fields_are_resolved_as_the_sessions_role() {
+    // `$user` in the search_path and the privileges must be the session's, not the held
+    // account's: the lookup carries the role `roles` gave the session.
+    let mut spec = MaskSpec::new("codes", ["email"]);
+    spec.columns = vec!["internal_code".into()];
+    let m = Arc::new(Masker::compile(&spec, &[]).unwrap());
+    let mut c = config(&UpstreamAuth::Trust);
+    c.roles = vec![("dev".into(), "shop_readonly".into())];
+    let mut p = Pair::new(c, UpstreamAuth::Trust);
+    p.masking = Masking::new(vec![m], cache()).map(Arc::new);
+    p.client_tls_startup(ProtocolVersion::V3_0, &[("user", "alice")]);
+    p.send_token("good");
+    p.server.mute = true;
+    p.client_messages();
+    p.copy_fields = Some(vec![field("t", "internal_code", TEXT)]);
+    query(&mut p, "COPY (SELECT internal_code FROM t) TO STDOUT");
+    p.upstream_send(&copy_out(false, 1, &[b"A-77\n"]));
+    assert_eq!(copy_data(&mut p), b"[REDACTED:column]\n");
+    let roles: Vec<_> = p.copy_lookups.iter().map(|r| r.role.clone()).collect();
+    assert_eq!(roles, [Some("shop_readonly".to_owned())]);
+    // A statement that may change the role makes unqualified COPYs fail closed.
+    query(&mut p, "SET ROLE shop_admin");
+    let mut s = BytesMut::new();
+    complete(&mut s, "SET");
+    encode::ready_for_query(&mut s, b'I');
+    p.upstream_send(&s);
+    p.client_messages();
+    query(&mut p, "COPY t (internal_code) TO STDOUT");
+    p.upstream_send(&copy_out(false, 1, &[b"A-77\n"]));
+    assert_eq!(p.copy_lookups.len(), 1);
+    assert_eq!(copy_data(&mut p), b"\\N\n");
+}
+
+#[test]
 fn unqualified_table_copies_fail_closed_after_any_schema_change() {
     for change in [
         "SET search_path TO hr, public",
