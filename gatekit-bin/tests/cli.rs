@@ -41,6 +41,11 @@ fn check(args: &[&str]) -> (i32, String, String) {
 
 /// A config with the HS256 development secret and no targets, in a temp dir.
 fn dev_config(dir: &Path, extra: &str) -> PathBuf {
+    dev_config_audit(dir, "", extra)
+}
+
+/// [`dev_config`] with more `[audit]` keys.
+fn dev_config_audit(dir: &Path, audit: &str, extra: &str) -> PathBuf {
     let path = dir.join("gatekit.toml");
     std::fs::write(
         &path,
@@ -53,6 +58,7 @@ hs256_secret_env = "GK_TEST_SECRET"
 
 [audit]
 dir = "audit"
+{audit}
 
 [policy]
 default = "allow"
@@ -428,6 +434,51 @@ fn wait_listening(addr: &str, child: &mut std::process::Child) {
     }
 }
 
+/// `gatekit serve` on `config`, with the test cluster's credential, once `port` listens.
+fn serve_shop(config: &Path, port: u16) -> std::process::Child {
+    let mut child = gatekit()
+        .env("GK_TEST_SECRET", SECRET)
+        .env("GK_TEST_DB_PASSWORD", cluster::SCRAM_PASSWORD)
+        .args(["--log-format", "json", "serve", "--config"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_listening(&format!("127.0.0.1:{port}"), &mut child);
+    child
+}
+
+/// Stops `serve` with SIGTERM; it must exit cleanly. Returns its log.
+fn stop_serve(child: std::process::Child) -> String {
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{log}");
+    log
+}
+
+/// A token for `alice` in `groups`, minted with the config's dev secret.
+fn mint(config: &Path, groups: &[&str]) -> String {
+    let mut c = gatekit();
+    c.env("GK_TEST_SECRET", SECRET)
+        .args(["token", "--config"])
+        .arg(config)
+        .args(["--sub", "alice"]);
+    for g in groups {
+        c.args(["--group", g]);
+    }
+    let (code, out, err) = run(&mut c);
+    assert_eq!(code, 0, "{err}");
+    out.trim().to_owned()
+}
+
 fn psql(port: u16, token: &str, sql: &str) -> (i32, String, String) {
     run(Command::new(cluster::bin().join("psql"))
         .env("PGPASSWORD", token)
@@ -493,29 +544,8 @@ url = "sqlite:state.db"
             user = cluster::SCRAM_USER,
         ),
     );
-    let mut child = gatekit()
-        .env("GK_TEST_SECRET", SECRET)
-        .env("GK_TEST_DB_PASSWORD", cluster::SCRAM_PASSWORD)
-        .args(["--log-format", "json", "serve", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_listening(&format!("127.0.0.1:{port}"), &mut child);
-    let mint = |groups: &[&str]| {
-        let mut c = gatekit();
-        c.env("GK_TEST_SECRET", SECRET)
-            .args(["token", "--config"])
-            .arg(&config)
-            .args(["--sub", "alice"]);
-        for g in groups {
-            c.args(["--group", g]);
-        }
-        let (code, out, err) = run(&mut c);
-        assert_eq!(code, 0, "{err}");
-        out.trim().to_owned()
-    };
+    let child = serve_shop(&config, port);
+    let mint = |groups: &[&str]| mint(&config, groups);
     let dev = mint(&["dev"]);
 
     let (code, out, err) = psql(port, &dev, "SELECT count(*) FROM customers");
@@ -751,16 +781,7 @@ url = "sqlite:state.db"
     assert_ne!(code, 0, "{err}");
     assert!(!err.contains(SECRET));
 
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let out = child.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{log}");
+    let log = stop_serve(child);
     assert!(
         !log.contains(cluster::SCRAM_PASSWORD) && !log.contains(&dev),
         "a credential leaked into the log"
@@ -845,8 +866,10 @@ fn serve_records_masked_sessions_and_replay_prints_them() {
     let pg = cluster::Cluster::start();
     let dir = tempfile::tempdir().unwrap();
     let port = cluster::free_port();
-    let config = dev_config(
+    // Ten rows per statement at most.
+    let config = dev_config_audit(
         dir.path(),
+        "record_rows = 10",
         &format!(
             r#"
 [[target]]
@@ -879,30 +902,8 @@ url = "sqlite:state.db"
             user = cluster::SCRAM_USER,
         ),
     );
-    // Ten rows per statement at most.
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        text.replace("dir = \"audit\"", "dir = \"audit\"\nrecord_rows = 10"),
-    )
-    .unwrap();
-    let mut child = gatekit()
-        .env("GK_TEST_SECRET", SECRET)
-        .env("GK_TEST_DB_PASSWORD", cluster::SCRAM_PASSWORD)
-        .args(["--log-format", "json", "serve", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_listening(&format!("127.0.0.1:{port}"), &mut child);
-    let (code, token, err) = run(gatekit()
-        .env("GK_TEST_SECRET", SECRET)
-        .args(["token", "--config"])
-        .arg(&config)
-        .args(["--sub", "alice", "--group", "dev"]));
-    assert_eq!(code, 0, "{err}");
-    let token = token.trim();
+    let child = serve_shop(&config, port);
+    let token = &mint(&config, &["dev"]);
 
     let masked = "SELECT email, ssn AS x, card_no FROM customers WHERE id = 1";
     let (code, out, err) = psql(port, token, masked);
@@ -917,19 +918,7 @@ url = "sqlite:state.db"
     let (code, _, _) = psql(port, token, "DELETE FROM customers");
     assert_ne!(code, 0);
 
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    stop_serve(child);
 
     // One file per session, private, each a start line, commands and an end line.
     let sessions = dir.path().join("audit/sessions");
@@ -1033,23 +1022,11 @@ fn serve_records_each_commands_result() {
     let pg = cluster::Cluster::start();
     let dir = tempfile::tempdir().unwrap();
     let port = cluster::free_port();
-    let config = dir.path().join("gatekit.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let config = dev_config_audit(
+        dir.path(),
+        r#"sync = "always""#,
+        &format!(
             r#"
-[identity]
-issuer = "https://idp.test/"
-audience = "gatekit"
-hs256_secret_env = "GK_TEST_SECRET"
-
-[audit]
-dir = "audit"
-sync = "always"
-
-[policy]
-default = "allow"
-
 [[target]]
 name = "shop"
 protocol = "postgres"
@@ -1065,25 +1042,9 @@ roles = {{ dev = "shop_readonly" }}
             upstream = pg.addr(),
             user = cluster::SCRAM_USER,
         ),
-    )
-    .unwrap();
-    let mut child = gatekit()
-        .env("GK_TEST_SECRET", SECRET)
-        .env("GK_TEST_DB_PASSWORD", cluster::SCRAM_PASSWORD)
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_listening(&format!("127.0.0.1:{port}"), &mut child);
-    let (code, token, err) = run(gatekit()
-        .env("GK_TEST_SECRET", SECRET)
-        .args(["token", "--config"])
-        .arg(&config)
-        .args(["--sub", "alice", "--group", "dev"]));
-    assert_eq!(code, 0, "{err}");
-    let token = token.trim();
+    );
+    let child = serve_shop(&config, port);
+    let token = &mint(&config, &["dev"]);
 
     let (code, out, err) = psql(port, token, "SELECT id FROM customers WHERE id <= 3");
     assert_eq!((code, out.trim()), (0, "1\n2\n3"), "{err}");
@@ -1112,19 +1073,7 @@ roles = {{ dev = "shop_readonly" }}
         ]));
     assert_eq!(code, 0, "{out}{err}");
 
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    stop_serve(child);
 
     let (code, out, err) = run(gatekit().args(["audit", "verify", "--config"]).arg(&config));
     assert_eq!(code, 0, "{out}{err}");
