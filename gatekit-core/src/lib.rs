@@ -19,6 +19,7 @@ pub mod approval;
 pub mod audit;
 pub mod class;
 pub mod identity;
+mod json;
 pub mod mask;
 pub mod pg;
 pub mod policy;

@@ -45,7 +45,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-use gatekit_core::audit::{AuditEvent, ChainHead, ChainKey};
+use gatekit_core::audit::{AuditEvent, ChainHead, ChainKey, PreparedEvent};
 use tokio::sync::{Semaphore, oneshot};
 
 pub use error::AuditError;
@@ -224,6 +224,8 @@ impl AuditLog {
     /// Appends a record, stamped with the current time; returns once it is durable per the
     /// sync mode. An error means the record was not written: refuse the command.
     pub async fn append(&self, event: AuditEvent) -> Result<(), AuditError> {
+        // Serialized here, so the writer's lock covers only stamping, hashing and writing.
+        let event = PreparedEvent::new(&event);
         if self.shared.sync == SyncMode::Interval {
             // A write to the page cache, under the writer's lock; the fsync stays with the
             // writer thread, which is woken only when the file turns dirty.
@@ -263,6 +265,7 @@ impl AuditLog {
     /// is full (`max_pending` records) the record is dropped rather than waited for, and
     /// [`AuditStats::dropped`] counts it. An error means the record was not written.
     pub fn append_detached(&self, event: AuditEvent) -> Result<(), AuditError> {
+        let event = PreparedEvent::new(&event);
         if self.shared.sync == SyncMode::Interval {
             let wake = writer::lock(&self.shared.writer).append_deferred(&event)?;
             if wake {

@@ -10,7 +10,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use gatekit_core::audit::{AuditEvent, ChainEncoder, ChainHead, ChainKey};
+use gatekit_core::audit::{ChainEncoder, ChainHead, ChainKey, PreparedEvent};
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use super::checkpoint::Checkpointer;
@@ -39,7 +39,7 @@ fn shared(e: AuditError) -> Arc<AuditError> {
 pub(super) enum Request {
     /// Append a record; answered once it is durable per the sync mode.
     Append {
-        event: AuditEvent,
+        event: PreparedEvent,
         done: oneshot::Sender<Result<(), AuditError>>,
         _permit: OwnedSemaphorePermit,
     },
@@ -357,7 +357,7 @@ impl Writer {
     /// Appends one record on the caller's thread (`interval` mode): written when this
     /// returns. `Ok(true)` when the writer thread had nothing to fsync and must be woken to
     /// fsync this within the interval.
-    pub(super) fn append_one(&mut self, event: &AuditEvent) -> Result<bool, AuditError> {
+    pub(super) fn append_one(&mut self, event: &PreparedEvent) -> Result<bool, AuditError> {
         if self.closed {
             return Err(AuditError::Closed);
         }
@@ -376,7 +376,7 @@ impl Writer {
     /// the next fsync, so it costs no write of its own. `Ok(true)` when the writer thread
     /// must be woken to schedule that fsync (it was idle). A failing trail refuses it like
     /// any record.
-    pub(super) fn append_deferred(&mut self, event: &AuditEvent) -> Result<bool, AuditError> {
+    pub(super) fn append_deferred(&mut self, event: &PreparedEvent) -> Result<bool, AuditError> {
         if self.closed {
             return Err(AuditError::Closed);
         }
@@ -393,7 +393,7 @@ impl Writer {
             self.deferred_from = Some((self.encoder.head(), Instant::now()));
         }
         self.encoder
-            .encode_into(jiff::Timestamp::now(), event, &mut self.deferred);
+            .encode_prepared(jiff::Timestamp::now(), event, &mut self.deferred);
         self.deferred_records += 1;
         if self.deferred.len() >= DEFER_MAX {
             self.stats.batches.fetch_add(1, Ordering::Relaxed);
@@ -419,7 +419,7 @@ impl Writer {
 
     /// Writes a batch of records; in `always` mode also fsyncs them. On failure nothing of
     /// the batch counts: the encoder is rewound and the file is cut back when reopened.
-    fn append(&mut self, events: &[AuditEvent]) -> Result<(), AuditError> {
+    fn append(&mut self, events: &[PreparedEvent]) -> Result<(), AuditError> {
         if let Some(lost) = &self.lost {
             return Err(AuditError::Unwritable(lost.clone()));
         }
@@ -433,7 +433,7 @@ impl Writer {
 
     /// Writes the deferred records and then `events` with one write. On failure both are
     /// lost: the encoder is rewound to before the first of them.
-    fn write_records(&mut self, events: &[AuditEvent]) -> Result<(), AuditError> {
+    fn write_records(&mut self, events: &[PreparedEvent]) -> Result<(), AuditError> {
         self.buf.clear();
         let (before, deferred) = match self.deferred_from.take() {
             Some((head, _)) => {
@@ -447,7 +447,7 @@ impl Writer {
         }
         let now = jiff::Timestamp::now();
         for event in events {
-            self.encoder.encode_into(now, event, &mut self.buf);
+            self.encoder.encode_prepared(now, event, &mut self.buf);
         }
         let result = self.write_batch(before);
         if result.is_err() {

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::event::AuditEvent;
 use super::{MAX_LINE_BYTES, VerifyError};
+use crate::json::TimestampWriter;
 
 /// The `prev` of the first record of a trail: 32 zero bytes (64 `0` hex digits).
 pub const GENESIS_HASH: [u8; 32] = [0; 32];
@@ -156,24 +157,85 @@ impl Serialize for Hex<'_> {
     }
 }
 
-/// One line as written: the chain fields first, then the event's fields.
-#[derive(Serialize)]
-struct Line<'a> {
-    seq: u64,
-    ts: jiff::Timestamp,
-    prev: Hex<'a>,
-    #[serde(flatten)]
-    event: &'a AuditEvent,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+/// The most bytes a line's chain fields, braces and `truncated` flag take:
+/// `{"seq":<20 digits>,"ts":"<at most 35>","prev":"<64 hex>",` and `,"truncated":true}`,
+/// rounded up. An event whose fields leave less room than this is shrunk.
+const CHAIN_FIELDS_MAX: usize = 192;
+
+/// An event serialized ahead of its chain fields (`seq`, `ts`, `prev`).
+///
+/// A writer that shares one chain between threads prepares events outside its lock; under
+/// the lock, [`ChainEncoder::encode_prepared`] only stamps, copies and hashes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreparedEvent {
+    /// The event's members without the object's braces: `"event":"command","session":…`.
+    members: Vec<u8>,
+    /// Whether the event's fields were cut to fit a line.
     truncated: bool,
+}
+
+impl PreparedEvent {
+    /// Serializes `event`. One that would not fit in a line is cut
+    /// ([`AuditEvent::shrink`]) and marked `"truncated": true`.
+    pub fn new(event: &AuditEvent) -> PreparedEvent {
+        let mut members = Vec::with_capacity(512);
+        if event.write_json(&mut members) && members.len() + CHAIN_FIELDS_MAX <= MAX_LINE_BYTES {
+            strip_braces(&mut members);
+            return PreparedEvent {
+                members,
+                truncated: false,
+            };
+        }
+        members.clear();
+        let mut truncated = false;
+        let mut written = serde_json::to_writer(&mut members, event);
+        if written.is_ok() && members.len() + CHAIN_FIELDS_MAX > MAX_LINE_BYTES {
+            members.clear();
+            let mut small = event.clone();
+            small.shrink();
+            truncated = true;
+            written = serde_json::to_writer(&mut members, &small);
+        }
+        if let Err(e) = written {
+            members.clear();
+            truncated = false;
+            let stand_in = Unencodable {
+                event: "anomaly",
+                kind: "unencodable_event",
+                detail: e.to_string(),
+            };
+            // A struct of plain strings always serializes; an error here leaves an empty
+            // object, which any verifier then reports at this record's seq.
+            if serde_json::to_writer(&mut members, &stand_in).is_err() {
+                members.clear();
+            }
+        }
+        strip_braces(&mut members);
+        PreparedEvent { members, truncated }
+    }
+
+    /// The serialized length, without the chain fields.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether nothing was serialized (only for an event no serializer could write).
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+}
+
+/// Strips an object's braces: the chain fields go in front of its members.
+fn strip_braces(members: &mut Vec<u8>) {
+    if members.first() == Some(&b'{') && members.last() == Some(&b'}') {
+        members.pop();
+        members.remove(0);
+    }
 }
 
 /// What stands in for an event that could not be serialized (no event type can fail today).
 #[derive(Serialize)]
-struct Unencodable<'a> {
-    seq: u64,
-    ts: jiff::Timestamp,
-    prev: Hex<'a>,
+struct Unencodable {
     event: &'static str,
     kind: &'static str,
     detail: String,
@@ -198,6 +260,7 @@ pub struct ChainEncoder {
     next_seq: u64,
     prev: [u8; 32],
     key: Option<ChainKey>,
+    ts: TimestampWriter,
 }
 
 impl ChainEncoder {
@@ -212,6 +275,7 @@ impl ChainEncoder {
             next_seq: head.seq.saturating_add(1),
             prev: head.hash,
             key,
+            ts: TimestampWriter::default(),
         }
     }
 
@@ -241,38 +305,38 @@ impl ChainEncoder {
         event: &AuditEvent,
         out: &mut Vec<u8>,
     ) -> usize {
+        self.encode_prepared(now, &PreparedEvent::new(event), out)
+    }
+
+    /// Appends the next record's line for an event serialized beforehand (see
+    /// [`PreparedEvent`]): the same bytes as [`ChainEncoder::encode_into`] writes.
+    pub fn encode_prepared(
+        &mut self,
+        now: jiff::Timestamp,
+        event: &PreparedEvent,
+        out: &mut Vec<u8>,
+    ) -> usize {
         let start = out.len();
-        let prev = self.prev;
-        let mut line = Line {
-            seq: self.next_seq,
-            ts: now,
-            prev: Hex(&prev),
-            event,
-            truncated: false,
-        };
-        let mut written = serde_json::to_writer(&mut *out, &line);
-        if written.is_ok() && out.len() - start >= MAX_LINE_BYTES {
-            out.truncate(start);
-            let mut small = event.clone();
-            small.shrink();
-            line.event = &small;
-            line.truncated = true;
-            written = serde_json::to_writer(&mut *out, &line);
+        out.reserve(CHAIN_FIELDS_MAX + event.members.len());
+        out.extend_from_slice(b"{\"seq\":");
+        out.extend_from_slice(itoa::Buffer::new().format(self.next_seq).as_bytes());
+        out.extend_from_slice(b",\"ts\":\"");
+        self.ts.write(now, out);
+        out.extend_from_slice(b"\",\"prev\":\"");
+        let mut hex = [0u8; 64];
+        // 32 bytes always fit 64 hex digits.
+        if hex::encode_to_slice(self.prev, &mut hex).is_ok() {
+            out.extend_from_slice(&hex);
         }
-        if let Err(e) = written {
-            out.truncate(start);
-            let stand_in = Unencodable {
-                seq: self.next_seq,
-                ts: now,
-                prev: Hex(&prev),
-                event: "anomaly",
-                kind: "unencodable_event",
-                detail: e.to_string(),
-            };
-            // A struct of integers and plain strings always serializes; an error here leaves
-            // an empty line, which any verifier then reports at this seq.
-            let _ = serde_json::to_writer(&mut *out, &stand_in);
+        out.push(b'"');
+        if !event.members.is_empty() {
+            out.push(b',');
+            out.extend_from_slice(&event.members);
         }
+        if event.truncated {
+            out.extend_from_slice(b",\"truncated\":true");
+        }
+        out.push(b'}');
         self.prev = line_hash(self.key.as_ref(), &out[start..]);
         self.next_seq = self.next_seq.saturating_add(1);
         out.push(b'\n');

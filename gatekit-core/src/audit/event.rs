@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::json::{self, Object};
 use crate::{ClassSet, Identity, Protocol};
 
 /// One audited event.
@@ -447,4 +448,64 @@ fn cut_identity(identity: &mut Arc<Identity>) {
     cut_opt(&mut i.email);
     cut_opt(&mut i.token_id);
     cut_list(&mut i.groups);
+}
+
+impl AuditEvent {
+    /// Writes the event's JSON object (the bytes serde writes) without going through serde,
+    /// for the kinds written once per command; false (and nothing written) for the others.
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) -> bool {
+        match self {
+            AuditEvent::Command(e) => {
+                let mut o = Object::new(out);
+                o.str("event", "command");
+                o.str("session", &e.session);
+                identity_json(o.key("identity"), &e.identity);
+                o.str("target", &e.target);
+                o.str("protocol", e.protocol.name());
+                if e.number != 0 {
+                    o.num("number", e.number);
+                }
+                o.str("command", &e.command);
+                json::strings(o.key("classes"), e.classes.iter().map(|c| c.name()));
+                if !e.objects.is_empty() {
+                    json::strings(o.key("objects"), e.objects.iter().map(String::as_str));
+                }
+                o.str("verdict", e.verdict.name());
+                o.opt_str("rule", e.rule.as_deref());
+                o.opt_str("reason", e.reason.as_deref());
+                o.opt_num("rows", e.rows);
+                o.opt_num("bytes", e.bytes);
+                o.opt_num("duration_us", e.duration_us);
+                o.opt_str("error", e.error.as_deref());
+                o.end();
+                true
+            }
+            AuditEvent::CommandResult(e) => {
+                let mut o = Object::new(out);
+                o.str("event", "command_result");
+                o.str("session", &e.session);
+                o.num("number", e.number);
+                o.num("rows", e.rows);
+                o.num("bytes", e.bytes);
+                o.num("duration_us", e.duration_us);
+                o.opt_str("error", e.error.as_deref());
+                o.end();
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// An identity's JSON object, as serde writes it.
+fn identity_json(out: &mut Vec<u8>, i: &Identity) {
+    let mut o = Object::new(out);
+    o.str("subject", &i.subject);
+    o.opt_str("email", i.email.as_deref());
+    json::strings(o.key("groups"), i.groups.iter().map(String::as_str));
+    if let Some(at) = i.expires_at {
+        o.ts("expires_at", at);
+    }
+    o.opt_str("token_id", i.token_id.as_deref());
+    o.end();
 }

@@ -71,7 +71,9 @@ mod verify;
 #[cfg(test)]
 mod tests;
 
-pub use chain::{ChainEncoder, ChainHead, ChainKey, GENESIS_HASH, MIN_KEY_BYTES, line_hash};
+pub use chain::{
+    ChainEncoder, ChainHead, ChainKey, GENESIS_HASH, MIN_KEY_BYTES, PreparedEvent, line_hash,
+};
 pub use error::VerifyError;
 pub use event::{
     AnomalyEvent, ApprovalEvent, ApprovalState, AuditEvent, CommandEvent, CommandResultEvent,

@@ -631,3 +631,171 @@ fn result_errors_are_cut_on_a_character_boundary() {
     assert!(text.len() <= RESULT_ERROR_BYTES + "22001: ".len());
     assert_eq!(CommandResultEvent::error_text("23505", "dup"), "23505: dup");
 }
+
+proptest! {
+    #[test]
+    fn line_timestamps_are_written_as_jiff_writes_them(
+        seconds in prop::collection::vec((0i64..253_402_300_799, 0i32..1_000_000_000), 1..8),
+        repeat in any::<bool>(),
+    ) {
+        let mut enc = ChainEncoder::new(None);
+        let event = AuditEvent::ConfigReload(ConfigReloadEvent { path: None, sha256: None, error: None });
+        for (second, nanos) in seconds {
+            // The same second twice (the cache's hit) and a whole second (no fraction).
+            let mut stamps = vec![jiff::Timestamp::new(second, nanos).unwrap()];
+            if repeat {
+                stamps.push(jiff::Timestamp::new(second, (nanos + 1) % 1_000_000_000).unwrap());
+                stamps.push(jiff::Timestamp::new(second, 0).unwrap());
+            }
+            for ts in stamps {
+                let line = enc.encode(ts, &event);
+                let record = AuditRecord::parse(&line).unwrap();
+                prop_assert_eq!(record.ts, ts);
+                let expected = format!(r#","ts":"{ts}","#);
+                prop_assert!(
+                    String::from_utf8_lossy(&line).contains(&expected),
+                    "{} lacks {}", String::from_utf8_lossy(&line), expected
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn timestamps_before_1970_are_written_too() {
+    let mut enc = ChainEncoder::new(None);
+    let event = AuditEvent::ConfigReload(ConfigReloadEvent {
+        path: None,
+        sha256: None,
+        error: None,
+    });
+    let ts = jiff::Timestamp::new(-1, -250_000_000).unwrap();
+    let line = enc.encode(ts, &event);
+    assert!(String::from_utf8_lossy(&line).contains(&format!(r#""ts":"{ts}""#)));
+    assert_eq!(AuditRecord::parse(&line).unwrap().ts, ts);
+}
+
+#[test]
+fn a_prepared_event_encodes_as_the_event_does() {
+    let events = events();
+    let mut direct = ChainEncoder::new(Some(key()));
+    let mut prepared = ChainEncoder::new(Some(key()));
+    for (i, e) in events.iter().enumerate() {
+        let p = PreparedEvent::new(e);
+        assert!(!p.is_empty());
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        direct.encode_into(ts(i), e, &mut a);
+        prepared.encode_prepared(ts(i), &p, &mut b);
+        assert_eq!(a, b);
+    }
+    assert_eq!(direct.head(), prepared.head());
+}
+
+fn any_identity() -> impl Strategy<Value = Identity> {
+    (
+        any::<String>(),
+        proptest::option::of(any::<String>()),
+        prop::collection::vec(any::<String>(), 0..3),
+        proptest::option::of((0i64..4_000_000_000, 0i32..1_000_000_000)),
+        proptest::option::of(any::<String>()),
+    )
+        .prop_map(|(subject, email, groups, exp, token_id)| Identity {
+            subject,
+            email,
+            groups,
+            expires_at: exp.map(|(s, n)| jiff::Timestamp::new(s, n).unwrap()),
+            token_id,
+        })
+}
+
+fn any_command() -> impl Strategy<Value = AuditEvent> {
+    let verdict = prop_oneof![
+        Just(Verdict::Allow),
+        Just(Verdict::Deny),
+        Just(Verdict::Review)
+    ];
+    let texts = (
+        any::<String>(),
+        any::<String>(),
+        proptest::option::of(any::<String>()),
+        proptest::option::of(any::<String>()),
+        proptest::option::of(any::<String>()),
+    );
+    let numbers = (
+        0u64..3,
+        proptest::option::of(any::<u64>()),
+        proptest::option::of(any::<u64>()),
+        proptest::option::of(any::<u64>()),
+    );
+    (
+        any_identity(),
+        texts,
+        numbers,
+        prop::collection::vec(any::<String>(), 0..3),
+        any::<u16>(),
+        verdict,
+        0usize..3,
+    )
+        .prop_map(
+            |(identity, texts, numbers, objects, class_bits, verdict, protocol)| {
+                let (session, command, rule, reason, error) = texts;
+                let (number, rows, bytes, duration_us) = numbers;
+                let classes: ClassSet = Class::ALL
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(i, _)| class_bits & (1 << i) != 0)
+                    .map(|(_, c)| c)
+                    .collect();
+                AuditEvent::Command(CommandEvent {
+                    session: session.into(),
+                    identity: Arc::new(identity),
+                    target: "shop\"\n".into(),
+                    protocol: Protocol::ALL[protocol],
+                    number,
+                    command,
+                    classes,
+                    objects,
+                    verdict,
+                    rule: rule.map(Into::into),
+                    reason: reason.map(Into::into),
+                    rows,
+                    bytes,
+                    duration_us,
+                    error,
+                })
+            },
+        )
+}
+
+fn any_result() -> impl Strategy<Value = AuditEvent> {
+    (
+        any::<String>(),
+        any::<[u64; 4]>(),
+        proptest::option::of(any::<String>()),
+    )
+        .prop_map(|(session, [number, rows, bytes, duration_us], error)| {
+            AuditEvent::CommandResult(CommandResultEvent {
+                session: session.into(),
+                number,
+                rows,
+                bytes,
+                duration_us,
+                error,
+            })
+        })
+}
+
+proptest! {
+    #[test]
+    fn per_command_events_are_written_as_serde_writes_them(
+        event in prop_oneof![any_command(), any_result()],
+    ) {
+        let mut fast = Vec::new();
+        prop_assert!(event.write_json(&mut fast));
+        prop_assert_eq!(
+            String::from_utf8(fast).unwrap(),
+            serde_json::to_string(&event).unwrap()
+        );
+    }
+}

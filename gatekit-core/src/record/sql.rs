@@ -18,6 +18,8 @@ use crate::sql::redact_secrets;
 /// Requests awaiting their answer (and decisions awaiting their message), at most; more
 /// are not paired (the recording of a client that pipelines this deep is approximate).
 const MAX_PENDING: usize = 64 * 1024;
+/// The scratch buffer is dropped after a line longer than this.
+const SCRATCH_KEEP: usize = 64 * 1024;
 /// Prepared statements and portals remembered, at most each.
 const MAX_NAMED: usize = 4096;
 
@@ -126,6 +128,8 @@ pub struct SqlRecorder {
     portals: HashMap<Bytes, Portal>,
     open: Option<Open>,
     finished: bool,
+    /// A command's line is written here, then copied out (reused between commands).
+    scratch: Vec<u8>,
 }
 
 fn bound<V>(map: &mut HashMap<Bytes, V>, key: Bytes, value: V) {
@@ -183,6 +187,7 @@ impl SqlRecorder {
             portals: HashMap::new(),
             open: None,
             finished: false,
+            scratch: Vec::new(),
         };
         r.write(&RecordEvent::Start(start));
         r
@@ -306,7 +311,13 @@ impl SqlRecorder {
     fn emit(&mut self, now: Timestamp) {
         if let Some(open) = self.open.take() {
             let record = open.builder.finish(now);
-            self.write(&RecordEvent::Command(record));
+            self.scratch.clear();
+            record.write_json(&mut self.scratch);
+            self.scratch.push(b'\n');
+            self.out.extend_from_slice(&self.scratch);
+            if self.scratch.capacity() > SCRATCH_KEEP {
+                self.scratch = Vec::new();
+            }
         }
     }
 

@@ -508,3 +508,83 @@ proptest! {
         }
     }
 }
+
+fn any_result_record() -> impl Strategy<Value = ResultRecord> {
+    (
+        proptest::collection::vec(any::<String>(), 0..3),
+        proptest::collection::vec(
+            proptest::collection::vec(proptest::option::of(any::<String>()), 0..3),
+            0..3,
+        ),
+        any::<(u64, u64, bool)>(),
+        proptest::option::of(any::<String>()),
+    )
+        .prop_map(
+            |(columns, rows, (row_count, bytes, truncated), tag)| ResultRecord {
+                columns,
+                rows,
+                row_count,
+                bytes,
+                truncated,
+                tag,
+            },
+        )
+}
+
+fn any_command_record() -> impl Strategy<Value = CommandRecord> {
+    let kind = prop_oneof![
+        Just(CommandKind::Query),
+        Just(CommandKind::Execute),
+        Just(CommandKind::Prepare),
+        Just(CommandKind::FunctionCall),
+    ];
+    let verdict = prop_oneof![Just(RecordedVerdict::Allow), Just(RecordedVerdict::Deny)];
+    let error = proptest::option::of(any::<(String, String, String)>().prop_map(
+        |(severity, code, message)| ErrorRecord {
+            severity,
+            code,
+            message,
+        },
+    ));
+    (
+        (0i64..4_000_000_000, 0i32..1_000_000_000),
+        kind,
+        any::<String>(),
+        verdict,
+        proptest::collection::vec(any_result_record(), 0..3),
+        error,
+        proptest::collection::vec(any::<String>(), 0..3),
+        any::<(u64, bool, u64, u64)>(),
+    )
+        .prop_map(
+            |((s, n), kind, sql, verdict, results, error, notices, counts)| {
+                let (duration_us, truncated, results_omitted, notices_omitted) = counts;
+                CommandRecord {
+                    at: jiff::Timestamp::new(s, n).unwrap(),
+                    kind,
+                    sql,
+                    verdict,
+                    results,
+                    error,
+                    notices,
+                    duration_us,
+                    truncated,
+                    results_omitted: results_omitted % 3,
+                    notices_omitted: notices_omitted % 3,
+                }
+            },
+        )
+}
+
+proptest! {
+    #[test]
+    fn command_lines_are_written_as_serde_writes_them(record in any_command_record()) {
+        let mut fast = Vec::new();
+        record.write_json(&mut fast);
+        let event = RecordEvent::Command(record);
+        prop_assert_eq!(
+            String::from_utf8(fast).unwrap(),
+            serde_json::to_string(&event).unwrap()
+        );
+    }
+}

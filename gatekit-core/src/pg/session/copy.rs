@@ -108,10 +108,51 @@ pub(super) fn column_rules(maskers: &[Arc<Masker>]) -> bool {
     maskers.iter().any(|m| m.has_column_rules())
 }
 
-/// Whether `sql` may hold a COPY (ASCII case-insensitive).
+/// Whether `sql` holds `word` (ASCII case-insensitive).
 pub(super) fn mentions(sql: &[u8], word: &str) -> bool {
     sql.windows(word.len())
         .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+}
+
+/// `copy`, then what may move the schema an unqualified name resolves in.
+const WORDS: [&str; 6] = [
+    "copy",
+    "search_path",
+    "schema",
+    "set_config",
+    "role",
+    "session_authorization",
+];
+
+/// All of [`WORDS`] in one pass, ASCII case-insensitive.
+static WORD_SCAN: std::sync::LazyLock<Option<aho_corasick::AhoCorasick>> =
+    std::sync::LazyLock::new(|| {
+        aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(WORDS)
+            .ok()
+    });
+
+/// Whether `sql` may hold a COPY, and whether it may move the schema an unqualified name
+/// resolves in (a `search_path` setting in any spelling, `SET SCHEMA`, `set_config`, whose
+/// name may be escaped, or a change of role, which moves `$user`).
+pub(super) fn scan_words(sql: &[u8]) -> (bool, bool) {
+    let Some(ac) = WORD_SCAN.as_ref() else {
+        let copy = mentions(sql, WORDS[0]);
+        return (copy, WORDS[1..].iter().any(|w| mentions(sql, w)));
+    };
+    let (mut copy, mut moves) = (false, false);
+    for m in ac.find_overlapping_iter(sql) {
+        if m.pattern().as_usize() == 0 {
+            copy = true;
+        } else {
+            moves = true;
+        }
+        if copy && moves {
+            break;
+        }
+    }
+    (copy, moves)
 }
 
 /// The COPY statements of `sql` that send data to the client (`TO STDOUT`, and `TO STDIN`,
@@ -285,15 +326,11 @@ impl Session {
         // What may move the schema an unqualified name resolves in: a `search_path`
         // setting in any spelling, `SET SCHEMA`, `set_config` (whose name may be escaped),
         // or a change of role (`$user`). Then an unqualified COPY fails closed.
-        if mentions(sql, "search_path")
-            || mentions(sql, "schema")
-            || mentions(sql, "set_config")
-            || mentions(sql, "role")
-            || mentions(sql, "session_authorization")
-        {
+        let (copy, moves_schema) = scan_words(sql);
+        if moves_schema {
             self.search_path_changed = true;
         }
-        if !mentions(sql, "copy") {
+        if !copy {
             return Ok(None);
         }
         Ok(Some(specs(sql)?.unwrap_or_default()))
@@ -434,5 +471,35 @@ impl Session {
             format: awaiting.format,
         });
         self.to_client.extend_from_slice(awaiting.frame.raw());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn one_scan_finds_what_word_by_word_search_finds(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    Just("CoPy".to_owned()),
+                    Just("SEARCH_path".to_owned()),
+                    Just("sChema".to_owned()),
+                    Just("set_config".to_owned()),
+                    Just("ROLE".to_owned()),
+                    Just("session_AUTHORIZATION".to_owned()),
+                    "[a-zA-Z_ ;()']{0,6}",
+                ],
+                0..8,
+            ),
+        ) {
+            let sql = parts.concat();
+            let copy = mentions(sql.as_bytes(), "copy");
+            let moves = WORDS[1..].iter().any(|w| mentions(sql.as_bytes(), w));
+            prop_assert_eq!(scan_words(sql.as_bytes()), (copy, moves));
+        }
     }
 }

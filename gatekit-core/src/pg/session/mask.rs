@@ -434,11 +434,11 @@ impl Session {
              identified for masking"
                 .to_owned()
         } else {
-            let mut names: Vec<&str> = Vec::new();
+            let mut names: Vec<String> = Vec::new();
             if let Some(plan) = &s.nulled_plan {
                 for &i in s.nulled.iter().take(NOTICE_NAMES) {
                     if let Some(c) = plan.columns.get(i) {
-                        names.push(&c.label);
+                        names.push(c.label.to_string());
                     }
                 }
             }

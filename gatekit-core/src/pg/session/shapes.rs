@@ -83,8 +83,28 @@ pub(super) enum Layout {
 /// A result column resolved against the session's maskers.
 #[derive(Debug)]
 pub(super) struct PlanColumn {
-    pub label: Box<str>,
+    /// The column's name for notices: the catalog's, else the result's label. Formatted
+    /// only when a notice names it.
+    pub label: Label,
     pub layout: Layout,
+}
+
+/// A column's name for notices.
+#[derive(Debug)]
+pub(super) enum Label {
+    /// `schema.table.column`, as the catalog names it.
+    Known(Arc<QualifiedColumn>),
+    /// The result's label.
+    Plain(Box<str>),
+}
+
+impl std::fmt::Display for Label {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Label::Known(q) => q.fmt(f),
+            Label::Plain(l) => f.write_str(l),
+        }
+    }
 }
 
 /// The columns of one result, resolved once, used for each of its rows.
@@ -110,8 +130,8 @@ impl Plan {
                 });
             }
             let label = match &f.lineage {
-                Lineage::Known(q) => q.to_string().into(),
-                _ => f.label.clone(),
+                Lineage::Known(q) => Label::Known(Arc::clone(q)),
+                _ => Label::Plain(f.label.clone()),
             };
             columns.push(PlanColumn { label, layout });
         }
