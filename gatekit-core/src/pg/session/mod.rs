@@ -260,8 +260,19 @@ pub struct Session {
     database: Option<String>,
     record: Option<Box<record::Recording>>,
     outcome: outcome::Tracker,
+    /// The last output handed to the driver, not yet recorded or tracked: that is done on
+    /// the session's next call, once the driver has sent it, so the recording and result
+    /// tracking are not on the path of the bytes (see [`Session::poll_output`]).
+    unaccounted: Option<Sent>,
     /// A statement mentioned `search_path` (COPY names may resolve elsewhere).
     search_path_changed: bool,
+}
+
+/// Output handed to the driver and not yet recorded or tracked, with whether the session
+/// was ready when it went.
+enum Sent {
+    ToClient(Bytes, bool),
+    ToUpstream(Bytes, bool),
 }
 
 impl std::fmt::Debug for Session {
@@ -312,6 +323,7 @@ impl Session {
             database: None,
             record: None,
             outcome: outcome::Tracker::new(now),
+            unaccounted: None,
             search_path_changed: false,
         }
     }
@@ -353,25 +365,45 @@ impl Session {
     }
 
     /// The next output, in the documented order; `None` when nothing is pending.
+    ///
+    /// What it hands out is recorded and paired with its command on the session's next call
+    /// (this one again, or any `handle_*`), so a driver that sends the bytes before calling
+    /// again keeps that work off their path; drain this until `None` before reading
+    /// [`Session::poll_outcome`] or [`Session::poll_recording`].
     pub fn poll_output(&mut self) -> Option<Output> {
+        self.account_sent();
+        let ready = self.state == State::Ready;
         if !self.to_client.is_empty() {
             let bytes = self.to_client.split().freeze();
-            self.record_to_client(&bytes);
-            if self.state == State::Ready {
-                self.outcome.sent_to_client(&bytes);
-            }
+            self.unaccounted = Some(Sent::ToClient(bytes.clone(), ready));
             return Some(Output::ToClient(bytes));
         }
         if !self.to_upstream.is_empty() {
             self.track_before_send();
             let bytes = self.to_upstream.split().freeze();
-            self.record_to_server(&bytes);
-            if self.state == State::Ready {
-                self.outcome.sent_to_server(&bytes);
-            }
+            self.unaccounted = Some(Sent::ToUpstream(bytes.clone(), ready));
             return Some(Output::ToUpstream(bytes));
         }
         self.events.pop_front().map(Output::Event)
+    }
+
+    /// Records and tracks the output handed out last, if that is not done yet.
+    pub(super) fn account_sent(&mut self) {
+        match self.unaccounted.take() {
+            Some(Sent::ToClient(bytes, ready)) => {
+                self.record_to_client(&bytes);
+                if ready {
+                    self.outcome.sent_to_client(&bytes);
+                }
+            }
+            Some(Sent::ToUpstream(bytes, ready)) => {
+                self.record_to_server(&bytes);
+                if ready {
+                    self.outcome.sent_to_server(&bytes);
+                }
+            }
+            None => {}
+        }
     }
 
     /// When [`Session::handle_timeout`] must be called next, if ever.

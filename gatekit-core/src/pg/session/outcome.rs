@@ -409,6 +409,7 @@ impl Session {
     /// order the commands finished; drain it after [`Session::poll_output`]. Denied
     /// commands have none; see [`Outcome`] for how answers are paired.
     pub fn poll_outcome(&mut self) -> Option<Outcome> {
+        self.account_sent();
         self.outcome.poll()
     }
 }

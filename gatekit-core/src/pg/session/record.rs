@@ -26,20 +26,24 @@ impl Session {
 
     /// The recorded lines so far; call it after draining [`Session::poll_output`].
     pub fn poll_recording(&mut self) -> Option<Bytes> {
+        self.account_sent();
         self.record.as_mut()?.recorder.poll_bytes()
     }
 
     /// Ends the recording at `now`, with the error that ended the session, if any; drain
     /// the last lines with [`Session::poll_recording`].
     pub fn finish_recording(&mut self, now: Timestamp) {
+        self.account_sent();
         let error = self.error.as_ref().map(|e| e.to_string());
         if let Some(r) = self.record.as_mut() {
             r.recorder.finish(now, error.as_deref());
         }
     }
 
-    /// Notes the time of an input, for the recording's timestamps.
+    /// Notes the time of an input, for the recording's timestamps and result durations.
     pub(super) fn record_clock(&mut self, now: Timestamp) {
+        // What went out before this input is accounted at the time it went.
+        self.account_sent();
         self.outcome.clock(now);
         if let Some(r) = self.record.as_mut() {
             r.now = now;
