@@ -394,10 +394,8 @@ impl Scanner {
             let Some(&b) = bytes.get(i) else { break };
             let c = class[usize::from(b)];
             if c == C_DIGIT {
-                let mut end = i + 1;
-                while bytes.get(end).is_some_and(u8::is_ascii_digit) {
-                    end += 1;
-                }
+                let tail = bytes.get(i + 1..).unwrap_or_default();
+                let end = i + 1 + tail.iter().position(|b| !b.is_ascii_digit()).unwrap_or(tail.len());
                 // Every numeric shape needs seven digits in a row or a separator after its
                 // first run and, but for a country code `1`, a digit after that separator;
                 // most runs in text (`01T`, `55ms`, `=200 `, hex ids) have neither. After a

@@ -135,22 +135,18 @@ pub(crate) fn email(h: &Hay<'_>, a: usize) -> Check {
 #[inline]
 fn local_start(bytes: &[u8], a: usize) -> Option<usize> {
     let window = bytes.get(a.saturating_sub(EMAIL_LOCAL_MAX + 1)..a)?;
-    let mut start = a;
-    // Whether the byte at `start` is a dot.
-    let mut dot_after = false;
-    for &b in window.iter().rev() {
-        if !is_local(b) {
-            break;
-        }
-        let dot = b == b'.';
-        if dot && (dot_after || start == a) {
-            return None;
-        }
-        dot_after = dot;
-        start -= 1;
-    }
-    let len = a - start;
-    (len != 0 && len <= EMAIL_LOCAL_MAX && !dot_after).then_some(start)
+    let len = window
+        .iter()
+        .rev()
+        .position(|&b| !is_local(b))
+        .unwrap_or(window.len());
+    let local = window.get(window.len() - len..)?;
+    let bad = local.is_empty()
+        || local.len() > EMAIL_LOCAL_MAX
+        || local.first() == Some(&b'.')
+        || local.last() == Some(&b'.')
+        || local.contains(&b'.') && local.windows(2).any(|w| w == b"..");
+    (!bad).then_some(a - len)
 }
 
 /// The end of the run of label bytes from `i`, reading at most `LABEL_MAX + 1` of them
