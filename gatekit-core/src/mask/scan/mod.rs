@@ -369,7 +369,12 @@ impl Scanner {
         let mut keywords = Keywords::new(on);
         if let Some(k) = &mut keywords {
             for (pair, hit) in k.pairs.iter_mut().enumerate() {
-                *hit |= class.get(pair & 0xFF).is_some_and(|&c| c != 0);
+                let c0 = class.get(pair & 0xFF).copied().unwrap_or(0);
+                // A lone digit before anything but a digit or a separator (`9e37`, `x4a`)
+                // starts no numeric value: the scan need not stop on it.
+                let b1 = (pair >> 8) as u8;
+                let lone = c0 == C_DIGIT && !(b1.is_ascii_digit() || matches!(b1, b' ' | b'-' | b'.'));
+                *hit |= c0 != 0 && !lone;
             }
         }
         Scanner {
