@@ -373,7 +373,8 @@ impl Scanner {
                 // A lone digit before anything but a digit or a separator (`9e37`, `x4a`)
                 // starts no numeric value: the scan need not stop on it.
                 let b1 = (pair >> 8) as u8;
-                let lone = c0 == C_DIGIT && !(b1.is_ascii_digit() || matches!(b1, b' ' | b'-' | b'.'));
+                let lone =
+                    c0 == C_DIGIT && !(b1.is_ascii_digit() || matches!(b1, b' ' | b'-' | b'.'));
                 *hit |= c0 != 0 && !lone;
             }
         }
@@ -467,7 +468,12 @@ impl Scanner {
             let c = class[usize::from(b)];
             if c == C_DIGIT {
                 let tail = bytes.get(i + 1..).unwrap_or_default();
-                let end = i + 1 + tail.iter().position(|b| !b.is_ascii_digit()).unwrap_or(tail.len());
+                let end = i
+                    + 1
+                    + tail
+                        .iter()
+                        .position(|b| !b.is_ascii_digit())
+                        .unwrap_or(tail.len());
                 // Every numeric shape needs seven digits in a row or a separator after its
                 // first run and, but for a country code `1`, a digit after that separator;
                 // most runs in text (`01T`, `55ms`, `=200 `, hex ids) have neither. After a
@@ -739,7 +745,11 @@ mod tests {
         assert_eq!(of(3, b'4', Some(b'-')), Shapes::SSN | Shapes::PHONE);
         assert_eq!(of(3, b'1', Some(b'.')), Shapes::PHONE | Shapes::IPV4);
         assert_eq!(of(1, b'1', Some(b' ')), Shapes::PHONE);
-        assert_eq!(of(1, b'7', Some(b' ')), 0, "only a country code 1 stands alone");
+        assert_eq!(
+            of(1, b'7', Some(b' ')),
+            0,
+            "only a country code 1 stands alone"
+        );
         assert_eq!(of(2, b'0', Some(b' ')), Shapes::PHONE, "a trunk zero");
         assert_eq!(of(2, b'1', Some(b' ')), 0);
         assert_eq!(of(5, b'1', Some(b'.')), 0, "an amount");
@@ -749,6 +759,10 @@ mod tests {
         assert_eq!(of(400, b'4', None), 0);
         let mut cards = BuiltIns::default();
         cards.insert(BuiltIn::CreditCard);
-        assert_eq!(Shapes::new(cards).of(9, Some(b'2'), None), 0, "only enabled ones");
+        assert_eq!(
+            Shapes::new(cards).of(9, Some(b'2'), None),
+            0,
+            "only enabled ones"
+        );
     }
 }

@@ -359,7 +359,11 @@ mod tests {
             assert!(is_file_extension(&ext.to_ascii_uppercase()));
         }
         for label in [b"com".as_slice(), b"org", b"de", b"info", b"pn", b"pngx"] {
-            assert!(!is_file_extension(label), "{}", String::from_utf8_lossy(label));
+            assert!(
+                !is_file_extension(label),
+                "{}",
+                String::from_utf8_lossy(label)
+            );
         }
     }
 
