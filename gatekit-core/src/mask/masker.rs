@@ -256,21 +256,33 @@ impl Masker {
     }
 
     /// `input` with every sensitive value masked; borrowed when there was nothing to mask.
+    #[inline]
     pub fn mask<'a>(&self, input: &'a [u8]) -> Cow<'a, [u8]> {
+        // A short input without a stop (most result cells) costs one pass and no call.
         match self.scanner.short_first_stop(input) {
             Some(None) => Cow::Borrowed(input),
-            Some(Some(at)) => {
-                let mut short = Cands::new();
-                self.scanner.scan_short_from(input, at, &mut short);
-                let found = short.as_mut_slice();
-                if found.is_empty() {
-                    return Cow::Borrowed(input);
-                }
-                let kept = self.settle_slice(input, found);
-                self.render_all(input, found.get(..kept).unwrap_or_default())
-            }
-            None => self.render_all(input, &self.scan_whole(input)),
+            Some(Some(at)) => self.mask_short_from(input, at),
+            None => self.mask_long(input),
         }
+    }
+
+    /// [`Masker::mask`] on a short input whose scan stops first at `at`.
+    #[inline(never)]
+    fn mask_short_from<'a>(&self, input: &'a [u8], at: usize) -> Cow<'a, [u8]> {
+        let mut short = Cands::new();
+        self.scanner.scan_short_from(input, at, &mut short);
+        let found = short.as_mut_slice();
+        if found.is_empty() {
+            return Cow::Borrowed(input);
+        }
+        let kept = self.settle_slice(input, found);
+        self.render_all(input, found.get(..kept).unwrap_or_default())
+    }
+
+    /// [`Masker::mask`] on any other input.
+    #[inline(never)]
+    fn mask_long<'a>(&self, input: &'a [u8]) -> Cow<'a, [u8]> {
+        self.render_all(input, &self.scan_whole(input))
     }
 
     /// `input` with the settled values `cands` masked.

@@ -150,7 +150,7 @@ impl<'a> Hay<'a> {
                 Some(b) if b.is_ascii_alphabetic() => {
                     let start = self.run_back(j, j - lo, |b| b.is_ascii_alphabetic());
                     let word = self.bytes.get(start..j).unwrap_or_default();
-                    if word.len() > FILLER_MAX
+                    if FILLER_LENGTHS >> word.len().min(FILLER_MAX + 1) & 1 == 0
                         || !FILLERS.iter().any(|f| word.eq_ignore_ascii_case(f))
                     {
                         return false;
@@ -203,6 +203,17 @@ const FILLERS: &[&[u8]] = &[
 /// The longest of [`FILLERS`].
 const FILLER_MAX: usize = 6;
 
+/// Bit `n` set when some filler has `n` bytes, so most words are ruled out by their length.
+const FILLER_LENGTHS: u32 = {
+    let mut bits = 0u32;
+    let mut k = 0;
+    while k < FILLERS.len() {
+        bits |= 1 << FILLERS[k].len();
+        k += 1;
+    }
+    bits
+};
+
 /// ASCII letters, digits and `_`.
 #[inline]
 pub(crate) const fn is_word(b: u8) -> bool {
@@ -248,6 +259,10 @@ mod tests {
     fn no_filler_is_longer_than_the_limit() {
         assert!(FILLERS.iter().all(|f| f.len() <= FILLER_MAX));
         assert!(FILLERS.iter().any(|f| f.len() == FILLER_MAX));
+        for n in 0..=FILLER_MAX + 1 {
+            let known = FILLER_LENGTHS >> n & 1 == 1;
+            assert_eq!(known, FILLERS.iter().any(|f| f.len() == n), "length {n}");
+        }
     }
 
     #[test]

@@ -265,10 +265,76 @@ impl Keywords {
     }
 }
 
+/// Which numeric detectors a digit run can start, by its length, its first digit and the
+/// byte after it; the checks that read further (digits after a separator) come after.
+struct Shapes([u8; Shapes::LEN]);
+
+impl Shapes {
+    const CARD: u8 = 1;
+    const SSN: u8 = 2;
+    const PHONE: u8 = 4;
+    const IPV4: u8 = 8;
+    /// Run lengths told apart; longer runs start nothing numeric.
+    const RUNS: usize = 32;
+    /// By first digit (`0`, `1`, other) and next byte (none, space, dash, dot, other).
+    const LEN: usize = Shapes::RUNS * 3 * 5;
+
+    fn new(on: BuiltIns) -> Shapes {
+        let mut table = [0u8; Shapes::LEN];
+        for (k, shapes) in table.iter_mut().enumerate() {
+            let (r, first, next) = (k / 15, k / 5 % 3, k % 5);
+            let (space, dash, dot) = (next == 1, next == 2, next == 3);
+            let mut s = 0;
+            if on.contains(BuiltIn::CreditCard)
+                && ((13..=19).contains(&r) || r == 4 && (space || dash))
+            {
+                s |= Shapes::CARD;
+            }
+            if on.contains(BuiltIn::UsSsn) && (r == 9 || r == 3 && (space || dash)) {
+                s |= Shapes::SSN;
+            }
+            if on.contains(BuiltIn::Phone)
+                && (r == 3 && (space || dash || dot)
+                    || r == 1 && first == 1 && (space || dash || dot)
+                    || first == 0 && (2..=5).contains(&r) && (space || dash)
+                    || (7..=15).contains(&r))
+            {
+                s |= Shapes::PHONE;
+            }
+            if on.contains(BuiltIn::Ipv4) && (1..=3).contains(&r) && dot {
+                s |= Shapes::IPV4;
+            }
+            *shapes = s;
+        }
+        Shapes(table)
+    }
+
+    /// The detectors a run of `r` digits starting with `first` and followed by `next` may
+    /// start.
+    #[inline]
+    fn of(&self, r: usize, first: Option<u8>, next: Option<u8>) -> u8 {
+        let first = match first {
+            Some(b'0') => 0,
+            Some(b'1') => 1,
+            _ => 2,
+        };
+        let next = match next {
+            None => 0,
+            Some(b' ') => 1,
+            Some(b'-') => 2,
+            Some(b'.') => 3,
+            Some(_) => 4,
+        };
+        let r = r.min(Shapes::RUNS - 1);
+        self.0.get(r * 15 + first * 5 + next).copied().unwrap_or(0)
+    }
+}
+
 /// The compiled detectors of one profile.
 pub(crate) struct Scanner {
     on: BuiltIns,
     class: [u8; 256],
+    shapes: Shapes,
     keywords: Option<Keywords>,
     custom: Custom,
 }
@@ -303,12 +369,19 @@ impl Scanner {
         let mut keywords = Keywords::new(on);
         if let Some(k) = &mut keywords {
             for (pair, hit) in k.pairs.iter_mut().enumerate() {
-                *hit |= class.get(pair & 0xFF).is_some_and(|&c| c != 0);
+                let c0 = class.get(pair & 0xFF).copied().unwrap_or(0);
+                // A lone digit before anything but a digit or a separator (`9e37`, `x4a`)
+                // starts no numeric value: the scan need not stop on it.
+                let b1 = (pair >> 8) as u8;
+                let lone =
+                    c0 == C_DIGIT && !(b1.is_ascii_digit() || matches!(b1, b' ' | b'-' | b'.'));
+                *hit |= c0 != 0 && !lone;
             }
         }
         Scanner {
             on,
             class,
+            shapes: Shapes::new(on),
             keywords,
             custom,
         }
@@ -394,10 +467,13 @@ impl Scanner {
             let Some(&b) = bytes.get(i) else { break };
             let c = class[usize::from(b)];
             if c == C_DIGIT {
-                let mut end = i + 1;
-                while bytes.get(end).is_some_and(u8::is_ascii_digit) {
-                    end += 1;
-                }
+                let tail = bytes.get(i + 1..).unwrap_or_default();
+                let end = i
+                    + 1
+                    + tail
+                        .iter()
+                        .position(|b| !b.is_ascii_digit())
+                        .unwrap_or(tail.len());
                 // Every numeric shape needs seven digits in a row or a separator after its
                 // first run and, but for a country code `1`, a digit after that separator;
                 // most runs in text (`01T`, `55ms`, `=200 `, hex ids) have neither. After a
@@ -479,22 +555,22 @@ impl Scanner {
             return;
         }
         let first = h.bytes.get(p).copied();
+        let shapes = self.shapes.of(r, first, next);
+        if shapes == 0 {
+            return;
+        }
         let (space, dash, dot) = (next == Some(b' '), next == Some(b'-'), next == Some(b'.'));
         // Digits at `i..i + n`, or the end of a buffer that may go on.
         let digits_at = |i: usize, n: usize| {
             (i..i + n).all(|k| h.bytes.get(k).map_or(!h.eof, u8::is_ascii_digit))
         };
-        if on.contains(BuiltIn::CreditCard)
-            && ((13..=19).contains(&r) || r == 4 && (space || dash) && digits_at(p + 5, 4))
-        {
+        if shapes & Shapes::CARD != 0 && (r != 4 || digits_at(p + 5, 4)) {
             sink.take(BuiltIn::CreditCard, p, card::card(h, p));
         }
-        if on.contains(BuiltIn::UsSsn)
-            && (r == 9 || r == 3 && (space || dash) && digits_at(p + 4, 2))
-        {
+        if shapes & Shapes::SSN != 0 && (r != 3 || digits_at(p + 4, 2)) {
             sink.take(BuiltIn::UsSsn, p, numbers::ssn(h, p));
         }
-        if on.contains(BuiltIn::Phone)
+        if shapes & Shapes::PHONE != 0
             && (r == 3 && (space || dash || dot) && digits_at(p + 4, 3)
                 || r == 1 && first == Some(b'1') && (space || dash || dot)
                 || first == Some(b'0')
@@ -505,7 +581,7 @@ impl Scanner {
         {
             sink.take(BuiltIn::Phone, p, phone::phone_digits(h, p));
         }
-        if on.contains(BuiltIn::Ipv4) && r <= 3 && dot && octet_then_dot(h, p + r + 1) {
+        if shapes & Shapes::IPV4 != 0 && octet_then_dot(h, p + r + 1) {
             sink.take(BuiltIn::Ipv4, p, numbers::ipv4(h, p));
         }
     }
@@ -651,4 +727,42 @@ pub(crate) fn widen_to_chars(bytes: &[u8], mut span: Span) -> Span {
         }
     }
     span
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digit_run_shapes() {
+        let mut all = BuiltIns::default();
+        BuiltIn::ALL.into_iter().for_each(|b| all.insert(b));
+        let s = Shapes::new(all);
+        let of = |r: usize, first: u8, next: Option<u8>| s.of(r, Some(first), next);
+        assert_eq!(of(16, b'4', None), Shapes::CARD);
+        assert_eq!(of(9, b'2', Some(b' ')), Shapes::SSN | Shapes::PHONE);
+        assert_eq!(of(4, b'4', Some(b'-')), Shapes::CARD);
+        assert_eq!(of(3, b'4', Some(b'-')), Shapes::SSN | Shapes::PHONE);
+        assert_eq!(of(3, b'1', Some(b'.')), Shapes::PHONE | Shapes::IPV4);
+        assert_eq!(of(1, b'1', Some(b' ')), Shapes::PHONE);
+        assert_eq!(
+            of(1, b'7', Some(b' ')),
+            0,
+            "only a country code 1 stands alone"
+        );
+        assert_eq!(of(2, b'0', Some(b' ')), Shapes::PHONE, "a trunk zero");
+        assert_eq!(of(2, b'1', Some(b' ')), 0);
+        assert_eq!(of(5, b'1', Some(b'.')), 0, "an amount");
+        assert_eq!(of(6, b'0', Some(b'-')), 0);
+        assert_eq!(of(8, b'0', Some(b'x')), Shapes::PHONE);
+        assert_eq!(of(20, b'4', None), 0);
+        assert_eq!(of(400, b'4', None), 0);
+        let mut cards = BuiltIns::default();
+        cards.insert(BuiltIn::CreditCard);
+        assert_eq!(
+            Shapes::new(cards).of(9, Some(b'2'), None),
+            0,
+            "only enabled ones"
+        );
+    }
 }

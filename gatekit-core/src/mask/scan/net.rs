@@ -64,12 +64,19 @@ const fn pack_lower(mut s: &[u8]) -> u32 {
     key
 }
 
-/// [`FILE_EXTENSIONS`] packed, so a last label is compared against all of them at once.
+/// [`FILE_EXTENSIONS`] packed and sorted, so a last label is looked up by binary search.
 const FILE_EXTENSION_KEYS: [u32; FILE_EXTENSIONS.len()] = {
     let mut keys = [0u32; FILE_EXTENSIONS.len()];
     let mut k = 0;
     while k < keys.len() {
-        keys[k] = pack_lower(FILE_EXTENSIONS[k]);
+        // Insertion sort: shift the larger keys up, then place this one.
+        let key = pack_lower(FILE_EXTENSIONS[k]);
+        let mut j = k;
+        while j > 0 && keys[j - 1] > key {
+            keys[j] = keys[j - 1];
+            j -= 1;
+        }
+        keys[j] = key;
         k += 1;
     }
     keys
@@ -78,36 +85,29 @@ const FILE_EXTENSION_KEYS: [u32; FILE_EXTENSIONS.len()] = {
 /// Whether a last label names a file type (`png`, `JSON`).
 #[inline]
 fn is_file_extension(tld: &[u8]) -> bool {
-    tld.len() <= 4 && FILE_EXTENSION_KEYS.contains(&pack_lower(tld))
+    tld.len() <= 4 && FILE_EXTENSION_KEYS.binary_search(&pack_lower(tld)).is_ok()
 }
 
 /// An e-mail address around the `@` at `a`.
 pub(crate) fn email(h: &Hay<'_>, a: usize) -> Check {
-    if h.bytes.get(a) != Some(&b'@') {
+    let bytes = h.bytes;
+    if bytes.get(a) != Some(&b'@') {
         return Ok(None);
     }
-    let start = h.run_back(a, EMAIL_LOCAL_MAX, is_local);
-    let local = h.bytes.get(start..a).unwrap_or_default();
-    if local.is_empty()
-        || local.len() > EMAIL_LOCAL_MAX
-        || local.first() == Some(&b'.')
-        || local.last() == Some(&b'.')
-        || local.windows(2).any(|w| w == b"..")
-    {
+    let Some(start) = local_start(bytes, a) else {
         return Ok(None);
-    }
+    };
     // Labels separated by single dots; a trailing dot is punctuation, not part of it.
     let mut i = a + 1;
     let mut labels = 0;
     let mut last;
     loop {
-        let end = h.run(i, LABEL_MAX, is_label)?;
+        let end = label_end(h, i)?;
         let n = end - i;
         if n == 0 || n > LABEL_MAX || end - (a + 1) > DOMAIN_MAX {
             return Ok(None);
         }
-        let label = h.bytes.get(i..end).unwrap_or_default();
-        if label.first() == Some(&b'-') || label.last() == Some(&b'-') {
+        if bytes.get(i) == Some(&b'-') || bytes.get(end - 1) == Some(&b'-') {
             return Ok(None);
         }
         labels += 1;
@@ -122,19 +122,57 @@ pub(crate) fn email(h: &Hay<'_>, a: usize) -> Check {
     if labels < 2 || matches!(h.at(i)?, Some(b'_' | b'@')) {
         return Ok(None);
     }
-    let tld = h.bytes.get(last.0..last.1).unwrap_or_default();
+    let tld = bytes.get(last.0..last.1).unwrap_or_default();
+    if !is_mail_tld(tld) {
+        return Ok(None);
+    }
+    Ok(Some(Span::new(start, i)))
+}
+
+/// The start of the local part that ends at the `@` at `a`, if it is one: 1 to
+/// [`EMAIL_LOCAL_MAX`] local bytes, no dot first, last or twice in a row. Reads at most
+/// `EMAIL_LOCAL_MAX + 1` bytes back.
+#[inline]
+fn local_start(bytes: &[u8], a: usize) -> Option<usize> {
+    let window = bytes.get(a.saturating_sub(EMAIL_LOCAL_MAX + 1)..a)?;
+    let len = window
+        .iter()
+        .rev()
+        .position(|&b| !is_local(b))
+        .unwrap_or(window.len());
+    let local = window.get(window.len() - len..)?;
+    let bad = local.is_empty()
+        || local.len() > EMAIL_LOCAL_MAX
+        || local.first() == Some(&b'.')
+        || local.last() == Some(&b'.')
+        || local.contains(&b'.') && local.windows(2).any(|w| w == b"..");
+    (!bad).then_some(a - len)
+}
+
+/// The end of the run of label bytes from `i`, reading at most `LABEL_MAX + 1` of them
+/// (`Hay::run(i, LABEL_MAX, is_label)` on a slice).
+#[inline]
+fn label_end(h: &Hay<'_>, i: usize) -> Result<usize, NeedMore> {
+    let cap = i + LABEL_MAX + 1;
+    let lim = cap.min(h.len());
+    let seg = h.bytes.get(i..lim).unwrap_or_default();
+    match seg.iter().position(|&b| !is_label(b)) {
+        Some(n) => Ok(i + n),
+        None if lim == cap || h.eof => Ok(i + seg.len()),
+        None => Err(NeedMore),
+    }
+}
+
+/// Whether a last label can end a mail domain: 2 to 24 letters or punycode, and not a file
+/// type.
+#[inline]
+fn is_mail_tld(tld: &[u8]) -> bool {
     let alphabetic = tld.iter().all(u8::is_ascii_alphabetic);
     let punycode = tld.len() > 4
         && tld
             .get(..4)
             .is_some_and(|p| p.eq_ignore_ascii_case(b"xn--"));
-    if !(alphabetic && (2..=24).contains(&tld.len()) || punycode) {
-        return Ok(None);
-    }
-    if is_file_extension(tld) {
-        return Ok(None);
-    }
-    Ok(Some(Span::new(start, i)))
+    (alphabetic && (2..=24).contains(&tld.len()) || punycode) && !is_file_extension(tld)
 }
 
 /// The longest textual IPv6 address (with an embedded IPv4 tail).
@@ -226,6 +264,79 @@ mod tests {
     use super::*;
 
     use crate::mask::scan::hay::first_match as find;
+    use proptest::prelude::*;
+
+    /// The address check as first written, one step at a time: the oracle for [`email`].
+    fn email_reference(h: &Hay<'_>, a: usize) -> Check {
+        if h.bytes.get(a) != Some(&b'@') {
+            return Ok(None);
+        }
+        let start = h.run_back(a, EMAIL_LOCAL_MAX, is_local);
+        let local = h.bytes.get(start..a).unwrap_or_default();
+        if local.is_empty()
+            || local.len() > EMAIL_LOCAL_MAX
+            || local.first() == Some(&b'.')
+            || local.last() == Some(&b'.')
+            || local.windows(2).any(|w| w == b"..")
+        {
+            return Ok(None);
+        }
+        // Labels separated by single dots; a trailing dot is punctuation, not part of it.
+        let mut i = a + 1;
+        let mut labels = 0;
+        let mut last;
+        loop {
+            let end = h.run(i, LABEL_MAX, is_label)?;
+            let n = end - i;
+            if n == 0 || n > LABEL_MAX || end - (a + 1) > DOMAIN_MAX {
+                return Ok(None);
+            }
+            let label = h.bytes.get(i..end).unwrap_or_default();
+            if label.first() == Some(&b'-') || label.last() == Some(&b'-') {
+                return Ok(None);
+            }
+            labels += 1;
+            last = (i, end);
+            i = end;
+            if h.at(i)? == Some(b'.') && h.is(i + 1, is_label)? {
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        if labels < 2 || matches!(h.at(i)?, Some(b'_' | b'@')) {
+            return Ok(None);
+        }
+        let tld = h.bytes.get(last.0..last.1).unwrap_or_default();
+        let alphabetic = tld.iter().all(u8::is_ascii_alphabetic);
+        let punycode = tld.len() > 4
+            && tld
+                .get(..4)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"xn--"));
+        if !(alphabetic && (2..=24).contains(&tld.len()) || punycode) {
+            return Ok(None);
+        }
+        if is_file_extension(tld) {
+            return Ok(None);
+        }
+        Ok(Some(Span::new(start, i)))
+    }
+
+    proptest! {
+        /// The fast check answers what the step-by-step one does at every offset, at the
+        /// end of the input and on a buffer that may go on.
+        #[test]
+        fn email_matches_the_reference(
+            s in proptest::collection::vec(
+                prop::sample::select(b"ab.-_+@xcom1Z%\x20".to_vec()), 0..90),
+            eof in any::<bool>(),
+        ) {
+            let h = Hay::new(&s, eof);
+            for p in 0..s.len() {
+                prop_assert_eq!(email(&h, p), email_reference(&h, p), "at {}", p);
+            }
+        }
+    }
 
     #[test]
     fn byte_kinds_are_the_address_alphabets() {
@@ -237,6 +348,22 @@ mod tests {
                 "{b:#04x}"
             );
             assert_eq!(is_label(b), alnum || b == b'-', "{b:#04x}");
+        }
+    }
+
+    #[test]
+    fn every_file_extension_is_known_in_any_case() {
+        assert!(FILE_EXTENSION_KEYS.windows(2).all(|w| w[0] < w[1]));
+        for ext in FILE_EXTENSIONS {
+            assert!(is_file_extension(ext), "{}", String::from_utf8_lossy(ext));
+            assert!(is_file_extension(&ext.to_ascii_uppercase()));
+        }
+        for label in [b"com".as_slice(), b"org", b"de", b"info", b"pn", b"pngx"] {
+            assert!(
+                !is_file_extension(label),
+                "{}",
+                String::from_utf8_lossy(label)
+            );
         }
     }
 

@@ -208,6 +208,8 @@ proptest! {
         text().prop_map(|(t, _)| t.into_bytes()),
         terminal_bytes(),
         "[0-9 .:@+()A-Z-]{0,200}".prop_map(String::into_bytes),
+        // Short inputs (scanned in one pass) with digits glued to words: ids, hex, cells.
+        "[0-9a-fA-FxyzKPS _.:@+()-]{0,90}".prop_map(String::into_bytes),
     ]) {
         let m = masker(Rendering::Redact);
         let h = Hay::new(&input, true);
