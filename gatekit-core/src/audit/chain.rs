@@ -176,7 +176,7 @@ pub struct PreparedEvent {
 
 impl PreparedEvent {
     /// Serializes `event`. One that would not fit in a line is cut
-    /// ([`AuditEvent::shrink`]) and marked `"truncated": true`.
+    /// (its text fields and lists shortened) and marked `"truncated": true`.
     pub fn new(event: &AuditEvent) -> PreparedEvent {
         let mut members = Vec::with_capacity(512);
         if event.write_json(&mut members) && members.len() + CHAIN_FIELDS_MAX <= MAX_LINE_BYTES {
