@@ -221,6 +221,18 @@ impl AuditLog {
         })
     }
 
+    /// Wakes the writer thread to schedule an fsync, when an append on the caller's thread
+    /// found it idle.
+    fn wake_if(&self, wake: bool) -> Result<(), AuditError> {
+        if wake {
+            self.shared
+                .tx
+                .send(Request::Wake)
+                .map_err(|_| AuditError::Closed)?;
+        }
+        Ok(())
+    }
+
     /// Appends a record, stamped with the current time; returns once it is durable per the
     /// sync mode. An error means the record was not written: refuse the command.
     pub async fn append(&self, event: AuditEvent) -> Result<(), AuditError> {
@@ -230,13 +242,7 @@ impl AuditLog {
             // A write to the page cache, under the writer's lock; the fsync stays with the
             // writer thread, which is woken only when the file turns dirty.
             let wake = writer::lock(&self.shared.writer).append_one(&event)?;
-            if wake {
-                self.shared
-                    .tx
-                    .send(Request::Wake)
-                    .map_err(|_| AuditError::Closed)?;
-            }
-            return Ok(());
+            return self.wake_if(wake);
         }
         let permit = self
             .shared
@@ -268,13 +274,7 @@ impl AuditLog {
         let event = PreparedEvent::new(&event);
         if self.shared.sync == SyncMode::Interval {
             let wake = writer::lock(&self.shared.writer).append_deferred(&event)?;
-            if wake {
-                self.shared
-                    .tx
-                    .send(Request::Wake)
-                    .map_err(|_| AuditError::Closed)?;
-            }
-            return Ok(());
+            return self.wake_if(wake);
         }
         let Ok(permit) = self.shared.permits.clone().try_acquire_owned() else {
             self.shared.stats.dropped.fetch_add(1, Ordering::Relaxed);

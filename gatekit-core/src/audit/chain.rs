@@ -168,8 +168,9 @@ const CHAIN_FIELDS_MAX: usize = 192;
 /// the lock, [`ChainEncoder::encode_prepared`] only stamps, copies and hashes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PreparedEvent {
-    /// The event's members without the object's braces: `"event":"command","session":…`.
-    members: Vec<u8>,
+    /// The event's JSON object, `{"event":"command","session":…}` (empty only when nothing
+    /// could be serialized); its members go after the chain fields.
+    object: Vec<u8>,
     /// Whether the event's fields were cut to fit a line.
     truncated: bool,
 }
@@ -180,9 +181,8 @@ impl PreparedEvent {
     pub fn new(event: &AuditEvent) -> PreparedEvent {
         let mut members = Vec::with_capacity(512);
         if event.write_json(&mut members) && members.len() + CHAIN_FIELDS_MAX <= MAX_LINE_BYTES {
-            strip_braces(&mut members);
             return PreparedEvent {
-                members,
+                object: members,
                 truncated: false,
             };
         }
@@ -210,26 +210,28 @@ impl PreparedEvent {
                 members.clear();
             }
         }
-        strip_braces(&mut members);
-        PreparedEvent { members, truncated }
+        PreparedEvent {
+            object: members,
+            truncated,
+        }
+    }
+
+    /// The object's members, without its braces.
+    fn members(&self) -> &[u8] {
+        self.object
+            .strip_prefix(b"{")
+            .and_then(|m| m.strip_suffix(b"}"))
+            .unwrap_or(&self.object)
     }
 
     /// The serialized length, without the chain fields.
     pub fn len(&self) -> usize {
-        self.members.len()
+        self.members().len()
     }
 
     /// Whether nothing was serialized (only for an event no serializer could write).
     pub fn is_empty(&self) -> bool {
-        self.members.is_empty()
-    }
-}
-
-/// Strips an object's braces: the chain fields go in front of its members.
-fn strip_braces(members: &mut Vec<u8>) {
-    if members.first() == Some(&b'{') && members.last() == Some(&b'}') {
-        members.pop();
-        members.remove(0);
+        self.members().is_empty()
     }
 }
 
@@ -317,7 +319,8 @@ impl ChainEncoder {
         out: &mut Vec<u8>,
     ) -> usize {
         let start = out.len();
-        out.reserve(CHAIN_FIELDS_MAX + event.members.len());
+        let members = event.members();
+        out.reserve(CHAIN_FIELDS_MAX + members.len());
         out.extend_from_slice(b"{\"seq\":");
         out.extend_from_slice(itoa::Buffer::new().format(self.next_seq).as_bytes());
         out.extend_from_slice(b",\"ts\":\"");
@@ -329,9 +332,9 @@ impl ChainEncoder {
             out.extend_from_slice(&hex);
         }
         out.push(b'"');
-        if !event.members.is_empty() {
+        if !members.is_empty() {
             out.push(b',');
-            out.extend_from_slice(&event.members);
+            out.extend_from_slice(members);
         }
         if event.truncated {
             out.extend_from_slice(b",\"truncated\":true");

@@ -11,7 +11,7 @@ use super::command::{Builder, Col, RecordLimits};
 use super::event::StartRecord;
 use super::event::{CommandKind, EndRecord, MessageRecord, RecordEvent, RecordedVerdict};
 use crate::pg::codec::{
-    BackendMessage, ErrorFields, FrontendMessage, RowDescription, Target, server_name,
+    BackendMessage, ErrorFields, FrontendMessage, RowDescription, Target, messages, server_name,
 };
 use crate::sql::redact_secrets;
 
@@ -137,19 +137,6 @@ fn bound<V>(map: &mut HashMap<Bytes, V>, key: Bytes, value: V) {
         map.clear();
     }
     map.insert(key, value);
-}
-
-/// Whole messages (`tag`, length, body) in `bytes`; a cut-off tail is ignored.
-fn messages(mut bytes: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
-    std::iter::from_fn(move || {
-        let &[tag, a, b, c, d] = bytes.get(..5)? else {
-            return None;
-        };
-        let len = u32::from_be_bytes([a, b, c, d]) as usize;
-        let body = bytes.get(5..len.checked_add(1)?)?;
-        bytes = bytes.get(1 + len..).unwrap_or_default();
-        Some((tag, body))
-    })
 }
 
 /// Whether result column `i` is in binary format under these Bind format codes.

@@ -49,6 +49,20 @@ pub fn server_name(name: &[u8]) -> &[u8] {
     name.get(..MAX_NAME_BYTES).unwrap_or(name)
 }
 
+/// The whole typed messages (`tag`, body) at the start of `bytes`, already framed by the
+/// session (what it sent either side); a cut-off tail or a length below 4 ends the walk.
+pub(crate) fn messages(mut bytes: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
+    std::iter::from_fn(move || {
+        let &[tag, a, b, c, d] = bytes.get(..5)? else {
+            return None;
+        };
+        let len = u32::from_be_bytes([a, b, c, d]) as usize;
+        let body = bytes.get(5..len.checked_add(1)?)?;
+        bytes = bytes.get(1 + len..).unwrap_or_default();
+        Some((tag, body))
+    })
+}
+
 /// Per-message-type size caps, in bytes, counting the length field but not the type byte.
 ///
 /// The defaults bound a connection's buffers while letting ordinary traffic through:

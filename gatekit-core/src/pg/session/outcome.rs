@@ -11,7 +11,7 @@ use jiff::Timestamp;
 
 use super::Session;
 use crate::audit::CommandResultEvent;
-use crate::pg::codec::{BackendMessage, server_name};
+use crate::pg::codec::{BackendMessage, messages, server_name};
 
 /// Requests awaiting their answer, at most.
 pub(crate) const MAX_PENDING: usize = 16 * 1024;
@@ -146,19 +146,6 @@ pub(crate) struct Tracker {
     /// The open simple query's first error.
     error: Option<String>,
     outcomes: VecDeque<Outcome>,
-}
-
-/// Whole messages (`tag`, body) in `bytes`; a cut-off tail is ignored.
-fn messages(mut bytes: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
-    std::iter::from_fn(move || {
-        let &[tag, a, b, c, d] = bytes.get(..5)? else {
-            return None;
-        };
-        let len = u32::from_be_bytes([a, b, c, d]) as usize;
-        let body = bytes.get(5..len.checked_add(1)?)?;
-        bytes = bytes.get(1 + len..).unwrap_or_default();
-        Some((tag, body))
-    })
 }
 
 /// The NUL-terminated strings at the start of `body`.
