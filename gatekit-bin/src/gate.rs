@@ -62,7 +62,7 @@ pub struct TargetGate {
     shared: Arc<Shared>,
     target: Arc<str>,
     protocol: Protocol,
-    sessions: Mutex<HashMap<String, Arc<Counters>>>,
+    sessions: Mutex<foldhash::HashMap<String, Arc<Counters>>>,
     recordings: Option<Arc<Recordings>>,
 }
 
@@ -107,7 +107,7 @@ impl TargetGate {
             shared,
             target: target.into(),
             protocol,
-            sessions: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(foldhash::HashMap::default()),
             recordings: None,
         }
     }
@@ -230,7 +230,10 @@ impl Gate for TargetGate {
             cache.get_or_classify(engine.sql(), &statement.sql, &SqlContext { search_path })
         };
         let classification = analysis.classification();
-        let text = String::from_utf8_lossy(&statement.sql);
+        let text = match std::str::from_utf8(&statement.sql) {
+            Ok(s) => std::borrow::Cow::Borrowed(s),
+            Err(_) => String::from_utf8_lossy(&statement.sql),
+        };
         let decision = engine.policy().decide(&Request {
             identity: &session.identity,
             target: &self.target,

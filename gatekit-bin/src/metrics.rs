@@ -17,7 +17,7 @@
 //! the first time it is seen. Label sets are bounded ([`MAX_SERIES`] per family); past the
 //! bound, new values are counted under the label value `_other`.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};

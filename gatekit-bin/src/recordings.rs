@@ -210,8 +210,8 @@ fn open_private(path: &Path) -> io::Result<File> {
 /// sessions whose file failed.
 struct Files {
     dir: PathBuf,
-    open: HashMap<Arc<str>, File>,
-    pending: HashMap<Arc<str>, Vec<u8>>,
+    open: foldhash::HashMap<Arc<str>, File>,
+    pending: foldhash::HashMap<Arc<str>, Vec<u8>>,
     failed: HashSet<Arc<str>>,
 }
 
@@ -284,8 +284,8 @@ enum Drain {
 fn writer(dir: PathBuf, mut rx: mpsc::Receiver<Msg>) {
     let mut files = Files {
         dir,
-        open: HashMap::new(),
-        pending: HashMap::new(),
+        open: foldhash::HashMap::default(),
+        pending: foldhash::HashMap::default(),
         failed: HashSet::new(),
     };
     loop {

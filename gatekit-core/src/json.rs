@@ -170,6 +170,11 @@ impl<'a> Object<'a> {
         Object { out, first: true }
     }
 
+    /// Continues an object whose `{` and first members are already in `out`.
+    pub(crate) fn resume(out: &'a mut Vec<u8>) -> Object<'a> {
+        Object { out, first: false }
+    }
+
     /// Starts a member: its key (plain ASCII, never escaped), then the caller writes the
     /// value into the returned buffer.
     pub(crate) fn key(&mut self, key: &str) -> &mut Vec<u8> {

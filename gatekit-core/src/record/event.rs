@@ -3,8 +3,6 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::json::{self, Object};
-
 /// One line of a session recording.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -214,83 +212,5 @@ impl RecordedVerdict {
             RecordedVerdict::Allow => "allow",
             RecordedVerdict::Deny => "deny",
         }
-    }
-}
-
-impl CommandRecord {
-    /// Writes the `command` line's JSON object (the bytes serde writes for
-    /// `RecordEvent::Command`) without going through serde: it is written once per command.
-    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
-        let mut o = Object::new(out);
-        o.str("event", "command");
-        o.ts("at", self.at);
-        o.str("kind", self.kind.name());
-        o.str("sql", &self.sql);
-        o.str("verdict", self.verdict.name());
-        if !self.results.is_empty() {
-            let out = o.key("results");
-            out.push(b'[');
-            for (i, r) in self.results.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                r.write_json(out);
-            }
-            out.push(b']');
-        }
-        if let Some(e) = &self.error {
-            let mut err = Object::new(o.key("error"));
-            err.str("severity", &e.severity);
-            err.str("code", &e.code);
-            err.str("message", &e.message);
-            err.end();
-        }
-        if !self.notices.is_empty() {
-            json::strings(o.key("notices"), self.notices.iter().map(String::as_str));
-        }
-        o.num("duration_us", self.duration_us);
-        if self.truncated {
-            o.key("truncated").extend_from_slice(b"true");
-        }
-        if self.results_omitted != 0 {
-            o.num("results_omitted", self.results_omitted);
-        }
-        if self.notices_omitted != 0 {
-            o.num("notices_omitted", self.notices_omitted);
-        }
-        o.end();
-    }
-}
-
-impl ResultRecord {
-    fn write_json(&self, out: &mut Vec<u8>) {
-        let mut o = Object::new(out);
-        json::strings(o.key("columns"), self.columns.iter().map(String::as_str));
-        let rows = o.key("rows");
-        rows.push(b'[');
-        for (i, row) in self.rows.iter().enumerate() {
-            if i > 0 {
-                rows.push(b',');
-            }
-            rows.push(b'[');
-            for (j, v) in row.iter().enumerate() {
-                if j > 0 {
-                    rows.push(b',');
-                }
-                match v {
-                    Some(s) => json::string(rows, s),
-                    None => rows.extend_from_slice(b"null"),
-                }
-            }
-            rows.push(b']');
-        }
-        rows.push(b']');
-        o.num("row_count", self.row_count);
-        o.num("bytes", self.bytes);
-        if self.truncated {
-            o.key("truncated").extend_from_slice(b"true");
-        }
-        o.opt_str("tag", self.tag.as_deref());
-        o.end();
     }
 }

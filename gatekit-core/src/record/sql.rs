@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes, BytesMut};
 use jiff::Timestamp;
 
-use super::command::{Builder, Col, RecordLimits};
+use super::command::{Builder, Cols, Formats, Names, RecordLimits, sql_json};
 use super::event::StartRecord;
 use super::event::{CommandKind, EndRecord, MessageRecord, RecordEvent, RecordedVerdict};
 use crate::pg::codec::{
@@ -22,33 +22,55 @@ const MAX_PENDING: usize = 64 * 1024;
 const SCRATCH_KEEP: usize = 64 * 1024;
 /// Prepared statements and portals remembered, at most each.
 const MAX_NAMED: usize = 4096;
+/// The last RowDescription is remembered (to reuse its columns) up to this size.
+const LAST_DESCRIPTION_MAX: usize = 4096;
 
 /// A decided statement.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Stmt {
-    sql: Box<str>,
+    /// Its text (password literals redacted) as a JSON string; `None` when the recorder
+    /// never saw it.
+    sql: Option<Arc<[u8]>>,
     verdict: RecordedVerdict,
+}
+
+impl Stmt {
+    /// A statement whose text the recorder never saw.
+    fn unknown() -> Stmt {
+        Stmt {
+            sql: None,
+            verdict: RecordedVerdict::Allow,
+        }
+    }
+
+    /// `sql` (lossily as text), with password literals redacted.
+    fn new(sql: &[u8], verdict: RecordedVerdict) -> Stmt {
+        Stmt {
+            sql: Some(sql_json(&redact_secrets(&text(sql)))),
+            verdict,
+        }
+    }
 }
 
 #[derive(Debug)]
 struct Prepared {
-    stmt: Arc<Stmt>,
-    /// The statement's description (its formats are the Bind's business).
-    fields: Option<Arc<[Col]>>,
+    stmt: Stmt,
+    /// The statement's column names (their formats are the Bind's business).
+    fields: Option<Arc<Names>>,
 }
 
 #[derive(Debug)]
 struct Portal {
-    stmt: Arc<Stmt>,
-    columns: Option<Arc<[Col]>>,
+    stmt: Stmt,
+    columns: Option<Cols>,
 }
 
 /// A message sent to the server that awaits an answer.
 #[derive(Debug)]
 enum Req {
-    Query(Arc<Stmt>, Timestamp),
-    FunctionCall(Arc<Stmt>, Timestamp),
-    Parse(Bytes, Arc<Stmt>, Timestamp),
+    Query(Stmt, Timestamp),
+    FunctionCall(Stmt, Timestamp),
+    Parse(Bytes, Stmt, Timestamp),
     Bind {
         portal: Bytes,
         statement: Bytes,
@@ -65,7 +87,7 @@ enum Req {
 #[derive(Debug)]
 struct Open {
     builder: Builder,
-    columns: Option<Arc<[Col]>>,
+    columns: Option<Cols>,
     copy: Option<bool>,
 }
 
@@ -122,44 +144,60 @@ struct Open {
 pub struct SqlRecorder {
     limits: RecordLimits,
     out: BytesMut,
-    decided: VecDeque<Arc<Stmt>>,
+    decided: VecDeque<Stmt>,
     pending: VecDeque<Req>,
-    statements: HashMap<Bytes, Prepared>,
-    portals: HashMap<Bytes, Portal>,
+    statements: Named<Prepared>,
+    portals: Named<Portal>,
     open: Option<Open>,
     finished: bool,
     /// A command's line is written here, then copied out (reused between commands).
     scratch: Vec<u8>,
+    /// The last RowDescription's count and bytes, and its columns: a statement run again
+    /// is described the same way.
+    last_description: Option<(u16, Box<[u8]>, Cols)>,
 }
 
-fn bound<V>(map: &mut HashMap<Bytes, V>, key: Bytes, value: V) {
+/// Prepared statements or portals by name.
+type Named<V> = HashMap<Bytes, V, foldhash::fast::RandomState>;
+
+fn bound<V>(map: &mut Named<V>, key: Bytes, value: V) {
     if map.len() >= MAX_NAMED && !map.contains_key(&key) {
         map.clear();
     }
     map.insert(key, value);
 }
 
-/// Whether result column `i` is in binary format under these Bind format codes.
-fn binary_at(codes: &[u8], i: usize) -> bool {
-    let n = codes.len() / 2;
-    let at = if n == 1 { 0 } else { i };
-    n != 0 && codes.get(at * 2..at * 2 + 2) == Some(&[0, 1][..])
+/// `bytes` as text, lossily when they are not UTF-8.
+fn text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.into(),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
 }
 
-fn columns(desc: &RowDescription<'_>) -> Arc<[Col]> {
-    desc.fields()
-        .map(|f| Col {
-            name: String::from_utf8_lossy(f.name).into(),
-            binary: f.format == 1,
-        })
-        .collect()
+/// The result formats a Bind's format codes ask for.
+fn bind_formats(codes: &[u8]) -> Formats {
+    let binary = |c: &[u8]| c == [0, 1];
+    match codes.len() / 2 {
+        0 => Formats::All(false),
+        1 => Formats::All(binary(codes)),
+        _ => Formats::Each(codes.chunks_exact(2).map(binary).collect()),
+    }
 }
 
-fn unknown_statement() -> Arc<Stmt> {
-    Arc::new(Stmt {
-        sql: "".into(),
-        verdict: RecordedVerdict::Allow,
-    })
+/// The columns of a RowDescription, in the formats it gives.
+fn columns(desc: &RowDescription<'_>) -> Cols {
+    let mut fields = desc.fields();
+    let first = fields.next().map(|f| f.format == 1);
+    let formats = if fields.all(|f| (f.format == 1) == first.unwrap_or(false)) {
+        Formats::All(first.unwrap_or(false))
+    } else {
+        Formats::Each(desc.fields().map(|f| f.format == 1).collect())
+    };
+    Cols {
+        names: Names::new(desc.fields().map(|f| text(f.name))),
+        formats,
+    }
 }
 
 impl SqlRecorder {
@@ -170,11 +208,12 @@ impl SqlRecorder {
             out: BytesMut::new(),
             decided: VecDeque::new(),
             pending: VecDeque::new(),
-            statements: HashMap::new(),
-            portals: HashMap::new(),
+            statements: Named::default(),
+            portals: Named::default(),
             open: None,
             finished: false,
             scratch: Vec::new(),
+            last_description: None,
         };
         r.write(&RecordEvent::Start(start));
         r
@@ -195,22 +234,14 @@ impl SqlRecorder {
         if self.decided.len() >= MAX_PENDING {
             self.decided.pop_front();
         }
-        let text = String::from_utf8_lossy(sql);
-        let sql = redact_secrets(&text).into();
-        self.decided.push_back(Arc::new(Stmt { sql, verdict }));
+        self.decided.push_back(Stmt::new(sql, verdict));
     }
 
     /// The next decided statement, or (when nothing was decided) the text as sent.
-    fn next_statement(&mut self, sent: &[u8]) -> Arc<Stmt> {
+    fn next_statement(&mut self, sent: &[u8]) -> Stmt {
         match self.decided.pop_front() {
             Some(s) => s,
-            None => {
-                let text = String::from_utf8_lossy(sent);
-                Arc::new(Stmt {
-                    sql: redact_secrets(&text).into(),
-                    verdict: RecordedVerdict::Allow,
-                })
-            }
+            None => Stmt::new(sent, RecordedVerdict::Allow),
         }
     }
 
@@ -297,55 +328,48 @@ impl SqlRecorder {
     /// Writes the open command, if any.
     fn emit(&mut self, now: Timestamp) {
         if let Some(open) = self.open.take() {
-            let record = open.builder.finish(now);
-            self.scratch.clear();
-            record.write_json(&mut self.scratch);
-            self.scratch.push(b'\n');
-            self.out.extend_from_slice(&self.scratch);
-            if self.scratch.capacity() > SCRATCH_KEEP {
-                self.scratch = Vec::new();
+            let line = open.builder.finish(now);
+            self.out.reserve(line.len() + 1);
+            self.out.extend_from_slice(&line);
+            self.out.put_u8(b'\n');
+            if line.capacity() <= SCRATCH_KEEP {
+                self.scratch = line;
             }
         }
-    }
-
-    fn builder(&self, at: Timestamp, kind: CommandKind, stmt: &Stmt) -> Builder {
-        Builder::new(at, kind, &stmt.sql, stmt.verdict, self.limits)
     }
 
     /// The open command, or one opened for the request the server is answering.
     fn open(&mut self) -> Option<&mut Open> {
         if self.open.is_none() {
-            let (mut builder, columns) = match self.pending.front()? {
-                Req::Query(s, at) => (self.builder(*at, CommandKind::Query, s), None),
-                Req::FunctionCall(s, at) => (self.builder(*at, CommandKind::FunctionCall, s), None),
+            let unknown = Stmt::unknown();
+            let (at, kind, stmt, columns) = match self.pending.front()? {
+                Req::Query(s, at) => (*at, CommandKind::Query, s, None),
+                Req::FunctionCall(s, at) => (*at, CommandKind::FunctionCall, s, None),
                 Req::Execute(portal, at) => match self.portals.get(portal) {
-                    Some(p) => (
-                        self.builder(*at, CommandKind::Execute, &p.stmt),
-                        p.columns.clone(),
-                    ),
-                    None => (
-                        self.builder(*at, CommandKind::Execute, &unknown_statement()),
-                        None,
-                    ),
+                    Some(p) => (*at, CommandKind::Execute, &p.stmt, p.columns.clone()),
+                    None => (*at, CommandKind::Execute, &unknown, None),
                 },
-                Req::Parse(_, s, at) => (self.builder(*at, CommandKind::Prepare, s), None),
+                Req::Parse(_, s, at) => (*at, CommandKind::Prepare, s, None),
                 Req::Bind { statement, at, .. } => {
-                    let stmt = self.statements.get(statement).map(|p| Arc::clone(&p.stmt));
-                    let stmt = stmt.unwrap_or_else(unknown_statement);
-                    (self.builder(*at, CommandKind::Prepare, &stmt), None)
+                    let stmt = self.statements.get(statement).map(|p| &p.stmt);
+                    let stmt = stmt.unwrap_or(&unknown);
+                    (*at, CommandKind::Prepare, stmt, None)
                 }
                 Req::Describe(target, name, at) => {
                     let stmt = match target {
                         Target::Statement => self.statements.get(name).map(|p| &p.stmt),
                         Target::Portal => self.portals.get(name).map(|p| &p.stmt),
                     };
-                    let stmt = stmt.map(Arc::clone).unwrap_or_else(unknown_statement);
-                    (self.builder(*at, CommandKind::Prepare, &stmt), None)
+                    let stmt = stmt.unwrap_or(&unknown);
+                    (*at, CommandKind::Prepare, stmt, None)
                 }
                 Req::Close | Req::Sync => return None,
             };
+            let line = std::mem::take(&mut self.scratch);
+            let sql = stmt.sql.as_deref().unwrap_or(b"\"\"");
+            let mut builder = Builder::new(at, kind, sql, stmt.verdict, self.limits, line);
             if let Some(cols) = &columns {
-                builder.begin_result(cols.iter().map(|c| &*c.name));
+                builder.begin_result(&cols.names);
             }
             self.open = Some(Open {
                 builder,
@@ -383,18 +407,13 @@ impl SqlRecorder {
                 {
                     let (stmt, columns) = match self.statements.get(&statement) {
                         Some(p) => (
-                            Arc::clone(&p.stmt),
-                            p.fields.as_ref().map(|f| {
-                                f.iter()
-                                    .enumerate()
-                                    .map(|(i, c)| Col {
-                                        name: c.name.clone(),
-                                        binary: binary_at(&formats, i),
-                                    })
-                                    .collect()
+                            p.stmt.clone(),
+                            p.fields.as_ref().map(|names| Cols {
+                                names: Arc::clone(names),
+                                formats: bind_formats(&formats),
                             }),
                         ),
-                        None => (unknown_statement(), None),
+                        None => (Stmt::unknown(), None),
                     };
                     bound(&mut self.portals, portal, Portal { stmt, columns });
                 }
@@ -408,21 +427,15 @@ impl SqlRecorder {
             BackendMessage::RowDescription(desc) => self.on_row_description(&desc),
             BackendMessage::DataRow(row) => {
                 let Some(open) = self.open() else { return };
-                let cols = open.columns.clone();
-                open.builder.row(
-                    || row.values(),
-                    |i| {
-                        cols.as_ref()
-                            .and_then(|c| c.get(i))
-                            .is_some_and(|c| c.binary)
-                    },
-                );
+                let formats = open.columns.as_ref().map(|c| &c.formats);
+                open.builder
+                    .row(|| row.values(), |i| formats.is_some_and(|f| f.binary(i)));
             }
             BackendMessage::CopyResponse { kind, binary, .. } => {
                 if kind == b'H'
                     && let Some(open) = self.open()
                 {
-                    open.builder.begin_result(["copy"].into_iter());
+                    open.builder.begin_result(&Names::new(["copy"].into_iter()));
                     open.copy = Some(binary);
                 }
             }
@@ -436,7 +449,8 @@ impl SqlRecorder {
             }
             BackendMessage::FunctionCallResponse(value) => {
                 if let Some(open) = self.open() {
-                    open.builder.begin_result(["result"].into_iter());
+                    open.builder
+                        .begin_result(&Names::new(["result"].into_iter()));
                     open.builder.row(|| std::iter::once(value), |_| true);
                 }
             }
@@ -469,26 +483,43 @@ impl SqlRecorder {
         }
     }
 
+    /// The columns `desc` gives, the last description's when it is the same.
+    fn columns_of(&mut self, desc: &RowDescription<'_>) -> Cols {
+        if let Some((count, raw, cols)) = &self.last_description
+            && *count == desc.len()
+            && **raw == *desc.raw()
+        {
+            return cols.clone();
+        }
+        let cols = columns(desc);
+        if desc.raw().len() <= LAST_DESCRIPTION_MAX {
+            self.last_description = Some((desc.len(), desc.raw().into(), cols.clone()));
+        }
+        cols
+    }
+
     fn on_row_description(&mut self, desc: &RowDescription<'_>) {
         match self.pending.front() {
             Some(Req::Describe(Target::Statement, _, _)) => {
+                let names = self.columns_of(desc).names;
                 if let Some(Req::Describe(_, name, _)) = self.pending.pop_front()
                     && let Some(p) = self.statements.get_mut(&name)
                 {
-                    p.fields = Some(columns(desc));
+                    p.fields = Some(names);
                 }
             }
             Some(Req::Describe(Target::Portal, _, _)) => {
+                let cols = self.columns_of(desc);
                 if let Some(Req::Describe(_, name, _)) = self.pending.pop_front()
                     && let Some(p) = self.portals.get_mut(&name)
                 {
-                    p.columns = Some(columns(desc));
+                    p.columns = Some(cols);
                 }
             }
             Some(Req::Query(..)) => {
-                let cols = columns(desc);
+                let cols = self.columns_of(desc);
                 if let Some(open) = self.open() {
-                    open.builder.begin_result(cols.iter().map(|c| &*c.name));
+                    open.builder.begin_result(&cols.names);
                     open.columns = Some(cols);
                     open.copy = None;
                 }

@@ -57,11 +57,13 @@ pub fn redact_secrets(sql: &str) -> Cow<'_, str> {
 
 /// Whether `sql` contains `password` (in any ASCII case) or `://`.
 fn may_hold_secret(sql: &str) -> bool {
-    sql.contains("://")
-        || sql
-            .as_bytes()
-            .windows("password".len())
-            .any(|w| w.eq_ignore_ascii_case(b"password"))
+    let b = sql.as_bytes();
+    memchr::memchr3_iter(b':', b'p', b'P', b).any(|i| match b.get(i) {
+        Some(b':') => b.get(i..i + 3) == Some(b"://"),
+        _ => b
+            .get(i..i + "password".len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(b"password")),
+    })
 }
 
 /// Spans (within a literal's text) of passwords in `key=value` connection strings and in
@@ -122,4 +124,22 @@ fn conninfo_passwords(text: &str) -> Vec<(usize, usize)> {
     }
     out.sort_unstable();
     out
+}
+
+#[cfg(test)]
+mod prefilter_tests {
+    use proptest::prelude::*;
+
+    use super::may_hold_secret;
+
+    proptest! {
+        #[test]
+        fn the_prefilter_finds_what_a_plain_search_finds(s in "([pP][aA][sS][sS][wW][oO][rR][dD]|[pP][aA][sS][sS]|:/|/|:|[a-z ]){0,12}") {
+            let plain = s.contains("://")
+                || s.as_bytes()
+                    .windows(8)
+                    .any(|w| w.eq_ignore_ascii_case(b"password"));
+            prop_assert_eq!(may_hold_secret(&s), plain);
+        }
+    }
 }

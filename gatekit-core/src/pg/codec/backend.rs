@@ -202,6 +202,12 @@ impl<'a> RowDescription<'a> {
         self.count == 0
     }
 
+    /// The columns' bytes as sent, after the count: two descriptions with the same count
+    /// and bytes describe the same columns.
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
     /// The columns in order.
     pub fn fields(&self) -> impl Iterator<Item = FieldDescription<'a>> + 'a {
         let mut r = Reader::new(self.raw);

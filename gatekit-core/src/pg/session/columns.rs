@@ -1,7 +1,7 @@
 //! Column lineage: the real `schema.table.column` behind a result column, and a bounded
 //! cache of the catalog's answers shared by a target's sessions.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use jiff::{SignedDuration, Timestamp};

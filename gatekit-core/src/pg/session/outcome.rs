@@ -4,7 +4,9 @@
 //! The [`Tracker`] pairs the messages the session sends the server with the answers it
 //! sends the client; [`Outcome`] documents the pairing.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::HashMap;
 
 use bytes::Bytes;
 use jiff::Timestamp;

@@ -12,7 +12,9 @@
 //! everything up to the next `Sync`, and `ReadyForQuery` answers a `Sync`, a `Query` or a
 //! `FunctionCall`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
