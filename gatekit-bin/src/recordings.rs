@@ -128,14 +128,17 @@ impl Recordings {
                     .store(!dropped.is_empty(), Ordering::Relaxed);
             }
         }
-        let count = events(&lines);
         match self.tx.try_send(Msg::Write(id.into(), lines)) {
             Ok(()) => {
                 if self.tx.capacity() < QUEUE / 2 {
                     self.writer.unpark();
                 }
             }
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(mpsc::error::TrySendError::Full(msg)) => {
+                let count = match &msg {
+                    Msg::Write(_, lines) => events(lines),
+                    _ => 0,
+                };
                 let mut dropped = self.dropped.lock().unwrap_or_else(PoisonError::into_inner);
                 *dropped.entry(id.into()).or_insert(0) += count;
                 self.any_dropped.store(true, Ordering::Relaxed);
