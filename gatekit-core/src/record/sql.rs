@@ -180,7 +180,7 @@ fn bind_formats(codes: &[u8]) -> Formats {
     let binary = |c: &[u8]| c == [0, 1];
     match codes.len() / 2 {
         0 => Formats::All(false),
-        1 => Formats::All(binary(codes)),
+        1 => Formats::All(codes.get(..2).is_some_and(binary)),
         _ => Formats::Each(codes.chunks_exact(2).map(binary).collect()),
     }
 }

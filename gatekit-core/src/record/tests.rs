@@ -324,6 +324,63 @@ fn the_extended_protocol_records_each_execution_and_refused_prepares() {
 }
 
 #[test]
+fn a_statement_described_once_is_recorded_in_each_bind_s_result_formats() {
+    let mut rec = recorder(RecordLimits::default());
+    let sql = "SELECT name, id FROM people WHERE id = $1";
+    rec.decided(sql.as_bytes(), RecordedVerdict::Allow);
+    let mut c = BytesMut::new();
+    parse(&mut c, "q", sql);
+    MessageWriter::new(&mut c, b'D')
+        .u8(b'S')
+        .cstr(b"q")
+        .finish();
+    MessageWriter::new(&mut c, b'S').finish();
+    rec.to_server(t0(), &c);
+    let mut s = BytesMut::new();
+    MessageWriter::new(&mut s, b'1').finish();
+    row_description(&mut s, &["name", "id"], 0);
+    encode::ready_for_query(&mut s, b'I');
+    rec.to_client(t0(), &s);
+    // Executed without a Describe: per-column codes, then one code for every column.
+    for formats in [&[0u16, 1][..], &[1]] {
+        let mut c = BytesMut::new();
+        let mut w = MessageWriter::new(&mut c, b'B');
+        w.cstr(b"")
+            .cstr(b"q")
+            .u16(0)
+            .u16(0)
+            .u16(formats.len() as u16);
+        for f in formats {
+            w.u16(*f);
+        }
+        w.finish();
+        MessageWriter::new(&mut c, b'E').cstr(b"").u32(0).finish();
+        MessageWriter::new(&mut c, b'S').finish();
+        rec.to_server(t0(), &c);
+        let mut s = BytesMut::new();
+        MessageWriter::new(&mut s, b'2').finish();
+        data_row(&mut s, &[Some(b"ada"), Some(&[0, 0, 0, 1])]);
+        complete(&mut s, "SELECT 1");
+        encode::ready_for_query(&mut s, b'I');
+        rec.to_client(t0(), &s);
+    }
+    let cmds = commands(&mut rec);
+    assert_eq!(cmds.len(), 2, "{cmds:#?}");
+    for c in &cmds {
+        assert_eq!((c.kind, c.sql.as_str()), (CommandKind::Execute, sql));
+        assert_eq!(c.results[0].columns, ["name", "id"]);
+    }
+    assert_eq!(
+        cmds[0].results[0].rows,
+        [[Some("ada".into()), Some("\\x00000001".into())]]
+    );
+    assert_eq!(
+        cmds[1].results[0].rows,
+        [[Some("\\x616461".into()), Some("\\x00000001".into())]]
+    );
+}
+
+#[test]
 fn password_literals_are_redacted_and_copy_out_is_recorded_by_line() {
     let mut rec = recorder(RecordLimits::default());
     simple(&mut rec, t0(), "ALTER ROLE app PASSWORD 'hunter2'");
