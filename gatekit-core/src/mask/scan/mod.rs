@@ -12,6 +12,7 @@
 //! offset before which everything is final, which is what lets a stream hold back only what
 //! may still change.
 
+mod block;
 mod cands;
 mod card;
 mod custom;
@@ -20,6 +21,7 @@ mod net;
 mod numbers;
 mod phone;
 mod secrets;
+mod swar;
 
 use aho_corasick::{AhoCorasick, Input, MatchKind};
 
@@ -29,6 +31,7 @@ pub(crate) use card::luhn;
 pub(crate) use custom::Custom;
 pub(crate) use hay::{Hay, Span};
 
+use block::Block;
 use hay::{Check, NeedMore};
 
 /// Bytes of already-emitted text a stream keeps for checks that look behind their anchor.
@@ -36,6 +39,9 @@ pub(crate) const LEFT_CONTEXT: usize = 128;
 
 /// How far before its value a keyword may stand (`Authorization: "Bearer …`).
 const KEYWORD_REACH: usize = 64;
+
+/// The longest keyword stem (`-----BEGIN`).
+const STEM_MAX: usize = 10;
 
 /// Inputs up to this long that start at offset 0 locate keywords in the same pass as the
 /// structural anchors; longer ones use aho-corasick, which has a higher fixed cost.
@@ -183,8 +189,10 @@ impl Sink<'_> {
 
 /// Keyword locators for the keyword-anchored detectors.
 struct Keywords {
-    /// Three-byte stems (all ASCII cases for case-insensitive keywords), for long inputs.
-    ac: AhoCorasick,
+    /// Three-byte stems (all ASCII cases for case-insensitive keywords), for the context a
+    /// stream keeps before a long input's new bytes (the structural pass finds keywords
+    /// from there on).
+    stems: Stems,
     /// For short inputs, by two bytes `b0 | b1 << 8` (read as one little-endian `u16`): whether a stem starts with them or
     /// `b0` anchors a structural value (filled in by the scanner).
     pairs: Box<[bool; 65536]>,
@@ -239,11 +247,53 @@ impl Keywords {
                 pairs[usize::from(u16::from_le_bytes([*a, *b]))] = true;
             }
         }
-        let ac = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostFirst)
-            .build(&stems)
-            .ok()?;
-        Some(Keywords { ac, pairs, first })
+        let stems = Stems::new(&stems)?;
+        Some(Keywords {
+            stems,
+            pairs,
+            first,
+        })
+    }
+}
+
+/// A multi-pattern searcher for keyword stems.
+enum Stems {
+    Packed(aho_corasick::packed::Searcher),
+    Automaton(AhoCorasick),
+}
+
+impl Stems {
+    fn new(stems: &[Vec<u8>]) -> Option<Stems> {
+        let packed = aho_corasick::packed::Config::new()
+            .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
+            .builder()
+            .extend(stems)
+            .build();
+        Some(match packed {
+            Some(p) => Stems::Packed(p),
+            None => Stems::Automaton(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::LeftmostFirst)
+                    .build(stems)
+                    .ok()?,
+            ),
+        })
+    }
+
+    /// The offset of the first stem in `bytes[from..to]`.
+    #[inline]
+    fn find(&self, bytes: &[u8], from: usize, to: usize) -> Option<usize> {
+        if from > to || to > bytes.len() {
+            return None;
+        }
+        let span = aho_corasick::Span {
+            start: from,
+            end: to,
+        };
+        match self {
+            Stems::Packed(p) => p.find_in(bytes, span).map(|m| m.start()),
+            Stems::Automaton(ac) => ac.find(Input::new(bytes).span(span)).map(|m| m.start()),
+        }
     }
 }
 
@@ -432,10 +482,12 @@ impl Scanner {
         let short = from == 0 && h.len() <= SHORT_INPUT;
         self.structural(h, from, from, short, &mut sink);
         if !short && let Some(k) = &self.keywords {
+            // Keywords in the context before `from`; the structural pass finds those after.
             let mut pos = from.saturating_sub(KEYWORD_REACH);
-            while let Some(m) = k.ac.find(Input::new(h.bytes).span(pos..h.len())) {
-                self.keyword_at(h, m.start(), &mut sink);
-                pos = m.start() + 1;
+            let to = (from + STEM_MAX - 1).min(h.len());
+            while let Some(at) = k.stems.find(h.bytes, pos, to).filter(|&at| at < from) {
+                self.keyword_at(h, at, &mut sink);
+                pos = at + 1;
             }
         }
         self.custom.scan(h, from, &mut sink);
@@ -450,9 +502,18 @@ impl Scanner {
     /// The structural pass, from `start` (at or after `from`; the bytes between them
     /// anchor nothing).
     fn structural(&self, h: &Hay<'_>, from: usize, start: usize, short: bool, sink: &mut Sink<'_>) {
+        if short {
+            self.structural_short(h, from, start, sink);
+        } else {
+            self.structural_long(h, start.max(from), sink);
+        }
+    }
+
+    /// The structural pass over a short input, which also locates keyword stems (by their
+    /// first two bytes) when the profile has keyword-anchored detectors.
+    fn structural_short(&self, h: &Hay<'_>, from: usize, start: usize, sink: &mut Sink<'_>) {
         let class = &self.class;
-        // Short inputs locate keyword stems here too, by their first two bytes.
-        let keys = self.keywords.as_ref().filter(|_| short);
+        let keys = self.keywords.as_ref();
         let bytes = h.bytes;
         let mut i = start.max(from);
         loop {
@@ -491,15 +552,8 @@ impl Scanner {
                 if worth && !prev.is_some_and(|b| b.is_ascii_digit()) {
                     self.digit_run(h, i, end - i, sink);
                 }
+                // The scan reads every word: keyword stems may stand in it.
                 i = end;
-                // Digits further into a word (`9e3779b9`, `26T13`) start nothing: numeric
-                // values start a word, an IBAN's check digits are its third byte. (Short
-                // inputs look for keywords in this pass, so they read every word.)
-                if !short && next.is_some_and(hay::is_word) {
-                    while bytes.get(i).is_some_and(|&b| hay::is_word(b)) {
-                        i += 1;
-                    }
-                }
                 continue;
             }
             match c {
@@ -523,7 +577,7 @@ impl Scanner {
                     i += 1;
                 }
                 _ => {
-                    // A keyword stem (only short inputs stop here for one).
+                    // A keyword stem.
                     self.keyword_at(h, i, sink);
                     i += 1;
                 }
@@ -531,8 +585,108 @@ impl Scanner {
         }
     }
 
+    /// The structural pass over a long input, from `start`, a block of bytes at a time:
+    /// the block's events (see [`Block`]) are resolved exactly, a digit run at a time.
+    fn structural_long(&self, h: &Hay<'_>, start: usize, sink: &mut Sink<'_>) {
+        let bytes = h.bytes;
+        let mut block = Block::new();
+        let mut base = start;
+        // Bytes before this offset were dealt with (a digit run resolved whole).
+        let mut resume = start;
+        while base < bytes.len() {
+            block.classify(bytes, base);
+            let mut words = 0u32;
+            for k in 0..block::BYTES / 8 {
+                words |= u32::from(block.events(8 * k) != 0) << k;
+            }
+            if words != 0 {
+                resume = self.events(h, start, base, &block, words, resume, sink);
+            }
+            base += block::BYTES;
+        }
+    }
+
+    /// Resolves the events of `block` (at `base`) in its eight-byte words `words` (a bit
+    /// per word), skipping those before `resume`; returns where the next events resume.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn events(
+        &self,
+        h: &Hay<'_>,
+        start: usize,
+        base: usize,
+        block: &Block,
+        mut words: u32,
+        mut resume: usize,
+        sink: &mut Sink<'_>,
+    ) -> usize {
+        let bytes = h.bytes;
+        while words != 0 {
+            let at = base + 8 * words.trailing_zeros() as usize;
+            let mut events = block.events(at - base);
+            words &= words - 1;
+            while events != 0 {
+                let p = at + swar::first_lane(events);
+                events &= events - 1;
+                if p < resume {
+                    continue;
+                }
+                let Some(&b) = bytes.get(p) else { break };
+                match self.class[usize::from(b)] {
+                    C_DIGIT => {
+                        let end = swar::digits_end(bytes, p + 1);
+                        resume = end;
+                        self.run(h, start, p, end, sink);
+                    }
+                    C_COLON => sink.take(BuiltIn::Ipv6, p, net::ipv6(h, p)),
+                    C_AT => sink.take(BuiltIn::Email, p, net::email(h, p)),
+                    C_PLUS => sink.take(BuiltIn::Phone, p, phone::phone_plus(h, p)),
+                    // `(415) 555-2671`; not `(X11` or `(active=`.
+                    C_PAREN => {
+                        if bytes.get(p + 1).is_none_or(u8::is_ascii_digit) {
+                            sink.take(BuiltIn::Phone, p, phone::phone_paren(h, p));
+                        }
+                    }
+                    // A keyword stem.
+                    _ => self.keyword_at(h, p, sink),
+                }
+            }
+        }
+        resume
+    }
+
+    /// Runs the numeric checks for the digit run around `p` that ends at `end`, unless it
+    /// began before `start`.
+    #[inline]
+    fn run(&self, h: &Hay<'_>, start: usize, p: usize, end: usize, sink: &mut Sink<'_>) {
+        let bytes = h.bytes;
+        let mut s = p;
+        while s > start && bytes.get(s - 1).is_some_and(u8::is_ascii_digit) {
+            s -= 1;
+        }
+        let prev = h.before(s);
+        if prev.is_some_and(|b| b.is_ascii_digit()) {
+            return;
+        }
+        // Every numeric shape needs seven digits in a row or a separator after its first
+        // run and, but for a country code `1`, a digit after that separator; most runs in
+        // text (`01T`, `55ms`, `=200 `) have neither. After a capital the run may be an
+        // IBAN's check digits.
+        let shaped = match bytes.get(end) {
+            None => true,
+            Some(b' ' | b'-' | b'.') => {
+                end - s == 1 || bytes.get(end + 1).is_none_or(u8::is_ascii_digit)
+            }
+            Some(_) => false,
+        };
+        if shaped || end - s >= 7 || prev.is_some_and(|b| b.is_ascii_uppercase()) {
+            self.digit_run(h, s, end - s, sink);
+        }
+    }
+
     /// Dispatches the digit run `[p, p + r)` to the numeric detectors whose shape can start
     /// with it.
+    #[inline(always)]
     fn digit_run(&self, h: &Hay<'_>, p: usize, r: usize, sink: &mut Sink<'_>) {
         let on = self.on;
         let prev = h.before(p);
