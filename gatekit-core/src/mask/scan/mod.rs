@@ -21,6 +21,7 @@ mod net;
 mod numbers;
 mod phone;
 mod secrets;
+mod stamps;
 mod swar;
 
 use aho_corasick::{AhoCorasick, Input, MatchKind};
@@ -634,11 +635,18 @@ impl Scanner {
                 let Some(&b) = bytes.get(p) else { break };
                 match self.class[usize::from(b)] {
                     C_DIGIT => {
-                        let end = swar::digits_end(bytes, p + 1);
-                        resume = end;
+                        let end = if bytes.get(p + 1).is_some_and(u8::is_ascii_digit) {
+                            swar::digits_end(bytes, p + 2)
+                        } else {
+                            p + 1
+                        };
                         self.run(h, start, p, end, sink);
+                        resume = stamps::after_date(bytes, end).unwrap_or(end);
                     }
-                    C_COLON => sink.take(BuiltIn::Ipv6, p, net::ipv6(h, p)),
+                    C_COLON => match stamps::after_clock(bytes, p) {
+                        Some(past) => resume = resume.max(past),
+                        None => sink.take(BuiltIn::Ipv6, p, net::ipv6(h, p)),
+                    },
                     C_AT => sink.take(BuiltIn::Email, p, net::email(h, p)),
                     C_PLUS => sink.take(BuiltIn::Phone, p, phone::phone_plus(h, p)),
                     // `(415) 555-2671`; not `(X11` or `(active=`.
