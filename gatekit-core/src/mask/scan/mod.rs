@@ -1,11 +1,13 @@
 //! Candidate search and validation.
 //!
-//! One pass over the bytes with a 256-entry class table stops only where a structural value
-//! can be anchored: a digit run, `@`, `:`, `+`, `(`. Keyword-anchored secrets are located by
-//! one aho-corasick automaton (or, for short inputs such as result cells, a bigram table in
-//! the same pass); custom regexes run as one multi-pattern regex, custom terms as one
-//! aho-corasick automaton. Validators (Luhn, issuer ranges, mod-97, area rules, context words)
-//! run only on those candidates.
+//! Short inputs (result cells) take one pass with a 256-entry class table and a bigram table
+//! of keyword stems, stopping only where a value can be anchored: a digit run, `@`, `:`, `+`,
+//! `(`, a stem. Long inputs are classified a block at a time in passes the compiler
+//! vectorizes ([`block`]): a digit run is an event only where a numeric value can start
+//! with it, keyword stems are events too, and the inner parts of log timestamps are stepped
+//! over ([`stamps`]); the events are then resolved one by one. Custom regexes run as one
+//! multi-pattern regex, custom terms as one aho-corasick automaton. Validators (Luhn, issuer
+//! ranges, mod-97, area rules, context words) run only on those candidates.
 //!
 //! Every check reads through [`Hay`], so on a buffer that is not the end of the input it can
 //! answer "need more" instead of guessing; [`Scanner::scan`] turns those answers into the
@@ -193,7 +195,7 @@ struct Keywords {
     /// Three-byte stems (all ASCII cases for case-insensitive keywords), for the context a
     /// stream keeps before a long input's new bytes (the structural pass finds keywords
     /// from there on).
-    stems: Stems,
+    stems: Box<Stems>,
     /// For short inputs, by two bytes `b0 | b1 << 8` (read as one little-endian `u16`): whether a stem starts with them or
     /// `b0` anchors a structural value (filled in by the scanner).
     pairs: Box<[bool; 65536]>,
@@ -248,7 +250,7 @@ impl Keywords {
                 pairs[usize::from(u16::from_le_bytes([*a, *b]))] = true;
             }
         }
-        let stems = Stems::new(&stems)?;
+        let stems = Box::new(Stems::new(&stems)?);
         Some(Keywords {
             stems,
             pairs,
