@@ -590,6 +590,7 @@ impl Scanner {
 
     /// The structural pass over a long input, from `start`, a block of bytes at a time:
     /// the block's events (see [`Block`]) are resolved exactly, a digit run at a time.
+    #[inline(never)]
     fn structural_long(&self, h: &Hay<'_>, start: usize, sink: &mut Sink<'_>) {
         let bytes = h.bytes;
         let mut block = Block::new();
@@ -598,32 +599,29 @@ impl Scanner {
         let mut resume = start;
         while base < bytes.len() {
             block.classify(bytes, base);
-            let mut words = 0u32;
-            for k in 0..block::BYTES / 8 {
-                words |= u32::from(block.events(8 * k) != 0) << k;
-            }
-            if words != 0 {
-                resume = self.events(h, start, base, &block, words, resume, sink);
-            }
+            resume = self.events(h, start, base, &block, resume, sink);
             base += block::BYTES;
         }
     }
 
-    /// Resolves the events of `block` (at `base`) in its eight-byte words `words` (a bit
-    /// per word), skipping those before `resume`; returns where the next events resume.
+    /// Resolves the events of `block` (at `base`), skipping those before `resume`; returns
+    /// where the next events resume.
     #[inline(never)]
-    #[allow(clippy::too_many_arguments)]
     fn events(
         &self,
         h: &Hay<'_>,
         start: usize,
         base: usize,
         block: &Block,
-        mut words: u32,
         mut resume: usize,
         sink: &mut Sink<'_>,
     ) -> usize {
         let bytes = h.bytes;
+        // A bit per eight-byte word with events.
+        let mut words = 0u32;
+        for k in 0..block::BYTES / 8 {
+            words |= u32::from(block.events(8 * k) != 0) << k;
+        }
         while words != 0 {
             let at = base + 8 * words.trailing_zeros() as usize;
             let mut events = block.events(at - base);
