@@ -19,14 +19,14 @@ mod cands;
 mod card;
 mod custom;
 mod hay;
+mod keywords;
 mod net;
 mod numbers;
 mod phone;
 mod secrets;
+mod shapes;
 mod stamps;
 mod swar;
-
-use aho_corasick::{AhoCorasick, Input, MatchKind};
 
 pub(crate) use cands::{CandOut, Cands};
 #[cfg(test)]
@@ -36,6 +36,8 @@ pub(crate) use hay::{Hay, Span};
 
 use block::Block;
 use hay::{Check, NeedMore};
+use keywords::Keywords;
+use shapes::Shapes;
 
 /// Bytes of already-emitted text a stream keeps for checks that look behind their anchor.
 pub(crate) const LEFT_CONTEXT: usize = 128;
@@ -46,8 +48,9 @@ const KEYWORD_REACH: usize = 64;
 /// The longest keyword stem (`-----BEGIN`).
 const STEM_MAX: usize = 10;
 
-/// Inputs up to this long that start at offset 0 locate keywords in the same pass as the
-/// structural anchors; longer ones use aho-corasick, which has a higher fixed cost.
+/// Inputs up to this long that start at offset 0 take the one-pass scan (with keywords
+/// located by their first two bytes); longer ones the block scan, which has a higher fixed
+/// cost.
 const SHORT_INPUT: usize = 96;
 
 /// The longest digit run a numeric detector can start with (a compact IBAN's digits).
@@ -187,199 +190,6 @@ impl Sink<'_> {
             Ok(None) => {}
             Err(NeedMore) => self.hold(anchor.saturating_sub(det.lookback())),
         }
-    }
-}
-
-/// Keyword locators for the keyword-anchored detectors.
-struct Keywords {
-    /// Three-byte stems (all ASCII cases for case-insensitive keywords), for the context a
-    /// stream keeps before a long input's new bytes (the structural pass finds keywords
-    /// from there on).
-    stems: Box<Stems>,
-    /// For short inputs, by two bytes `b0 | b1 << 8` (read as one little-endian `u16`): whether a stem starts with them or
-    /// `b0` anchors a structural value (filled in by the scanner).
-    pairs: Box<[bool; 65536]>,
-    /// First bytes of every stem.
-    first: [bool; 256],
-}
-
-impl Keywords {
-    fn new(on: BuiltIns) -> Option<Keywords> {
-        let mut stems: Vec<Vec<u8>> = Vec::new();
-        let mut any_case = |stem: &[u8; 3]| {
-            for mask in 0u8..8 {
-                let v = stem
-                    .iter()
-                    .enumerate()
-                    .map(|(k, &c)| {
-                        if mask >> k & 1 == 1 {
-                            c.to_ascii_uppercase()
-                        } else {
-                            c
-                        }
-                    })
-                    .collect();
-                stems.push(v);
-            }
-        };
-        if on.contains(BuiltIn::PasswordAssignment) {
-            any_case(b"pas");
-            any_case(b"pwd");
-        }
-        if on.contains(BuiltIn::BearerToken) {
-            any_case(b"bea");
-            any_case(b"aut");
-        }
-        if on.contains(BuiltIn::AwsAccessKey) {
-            stems.extend(secrets::AWS_PREFIXES.iter().map(|p| p.to_vec()));
-        }
-        if on.contains(BuiltIn::Jwt) {
-            stems.push(b"eyJ".to_vec());
-        }
-        if on.contains(BuiltIn::PrivateKey) {
-            stems.push(b"-----BEGIN".to_vec());
-        }
-        if stems.is_empty() {
-            return None;
-        }
-        let mut pairs = Box::new([false; 65536]);
-        let mut first = [false; 256];
-        for s in &stems {
-            if let [a, b, ..] = s.as_slice() {
-                first[usize::from(*a)] = true;
-                pairs[usize::from(u16::from_le_bytes([*a, *b]))] = true;
-            }
-        }
-        let stems = Box::new(Stems::new(&stems)?);
-        Some(Keywords {
-            stems,
-            pairs,
-            first,
-        })
-    }
-}
-
-/// A multi-pattern searcher for keyword stems.
-enum Stems {
-    Packed(aho_corasick::packed::Searcher),
-    Automaton(AhoCorasick),
-}
-
-impl Stems {
-    fn new(stems: &[Vec<u8>]) -> Option<Stems> {
-        let packed = aho_corasick::packed::Config::new()
-            .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
-            .builder()
-            .extend(stems)
-            .build();
-        Some(match packed {
-            Some(p) => Stems::Packed(p),
-            None => Stems::Automaton(
-                AhoCorasick::builder()
-                    .match_kind(MatchKind::LeftmostFirst)
-                    .build(stems)
-                    .ok()?,
-            ),
-        })
-    }
-
-    /// The offset of the first stem in `bytes[from..to]`.
-    #[inline]
-    fn find(&self, bytes: &[u8], from: usize, to: usize) -> Option<usize> {
-        if from > to || to > bytes.len() {
-            return None;
-        }
-        let span = aho_corasick::Span {
-            start: from,
-            end: to,
-        };
-        match self {
-            Stems::Packed(p) => p.find_in(bytes, span).map(|m| m.start()),
-            Stems::Automaton(ac) => ac.find(Input::new(bytes).span(span)).map(|m| m.start()),
-        }
-    }
-}
-
-impl Keywords {
-    /// In a short input, the offset in `rest` of the first byte that anchors a structural
-    /// value or starts a stem (by its first two bytes).
-    #[inline]
-    fn short_stop(&self, class: &[u8; 256], rest: &[u8], eof: bool) -> Option<usize> {
-        let pairs = rest.windows(2).position(|w| {
-            w.first_chunk::<2>()
-                .is_some_and(|&p| self.pairs[usize::from(u16::from_le_bytes(p))])
-        });
-        // The last byte has no successor: a value or a stem cut short.
-        pairs.or_else(|| {
-            let j = rest.len().checked_sub(1)?;
-            let b = usize::from(*rest.get(j)?);
-            (class[b] != 0 || !eof && self.first[b]).then_some(j)
-        })
-    }
-}
-
-/// Which numeric detectors a digit run can start, by its length, its first digit and the
-/// byte after it; the checks that read further (digits after a separator) come after.
-struct Shapes([u8; Shapes::LEN]);
-
-impl Shapes {
-    const CARD: u8 = 1;
-    const SSN: u8 = 2;
-    const PHONE: u8 = 4;
-    const IPV4: u8 = 8;
-    /// Run lengths told apart; longer runs start nothing numeric.
-    const RUNS: usize = 32;
-    /// By first digit (`0`, `1`, other) and next byte (none, space, dash, dot, other).
-    const LEN: usize = Shapes::RUNS * 3 * 5;
-
-    fn new(on: BuiltIns) -> Shapes {
-        let mut table = [0u8; Shapes::LEN];
-        for (k, shapes) in table.iter_mut().enumerate() {
-            let (r, first, next) = (k / 15, k / 5 % 3, k % 5);
-            let (space, dash, dot) = (next == 1, next == 2, next == 3);
-            let mut s = 0;
-            if on.contains(BuiltIn::CreditCard)
-                && ((13..=19).contains(&r) || r == 4 && (space || dash))
-            {
-                s |= Shapes::CARD;
-            }
-            if on.contains(BuiltIn::UsSsn) && (r == 9 || r == 3 && (space || dash)) {
-                s |= Shapes::SSN;
-            }
-            if on.contains(BuiltIn::Phone)
-                && (r == 3 && (space || dash || dot)
-                    || r == 1 && first == 1 && (space || dash || dot)
-                    || first == 0 && (2..=5).contains(&r) && (space || dash)
-                    || (7..=15).contains(&r))
-            {
-                s |= Shapes::PHONE;
-            }
-            if on.contains(BuiltIn::Ipv4) && (1..=3).contains(&r) && dot {
-                s |= Shapes::IPV4;
-            }
-            *shapes = s;
-        }
-        Shapes(table)
-    }
-
-    /// The detectors a run of `r` digits starting with `first` and followed by `next` may
-    /// start.
-    #[inline]
-    fn of(&self, r: usize, first: Option<u8>, next: Option<u8>) -> u8 {
-        let first = match first {
-            Some(b'0') => 0,
-            Some(b'1') => 1,
-            _ => 2,
-        };
-        let next = match next {
-            None => 0,
-            Some(b' ') => 1,
-            Some(b'-') => 2,
-            Some(b'.') => 3,
-            Some(_) => 4,
-        };
-        let r = r.min(Shapes::RUNS - 1);
-        self.0.get(r * 15 + first * 5 + next).copied().unwrap_or(0)
     }
 }
 
@@ -889,42 +699,4 @@ pub(crate) fn widen_to_chars(bytes: &[u8], mut span: Span) -> Span {
         }
     }
     span
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn digit_run_shapes() {
-        let mut all = BuiltIns::default();
-        BuiltIn::ALL.into_iter().for_each(|b| all.insert(b));
-        let s = Shapes::new(all);
-        let of = |r: usize, first: u8, next: Option<u8>| s.of(r, Some(first), next);
-        assert_eq!(of(16, b'4', None), Shapes::CARD);
-        assert_eq!(of(9, b'2', Some(b' ')), Shapes::SSN | Shapes::PHONE);
-        assert_eq!(of(4, b'4', Some(b'-')), Shapes::CARD);
-        assert_eq!(of(3, b'4', Some(b'-')), Shapes::SSN | Shapes::PHONE);
-        assert_eq!(of(3, b'1', Some(b'.')), Shapes::PHONE | Shapes::IPV4);
-        assert_eq!(of(1, b'1', Some(b' ')), Shapes::PHONE);
-        assert_eq!(
-            of(1, b'7', Some(b' ')),
-            0,
-            "only a country code 1 stands alone"
-        );
-        assert_eq!(of(2, b'0', Some(b' ')), Shapes::PHONE, "a trunk zero");
-        assert_eq!(of(2, b'1', Some(b' ')), 0);
-        assert_eq!(of(5, b'1', Some(b'.')), 0, "an amount");
-        assert_eq!(of(6, b'0', Some(b'-')), 0);
-        assert_eq!(of(8, b'0', Some(b'x')), Shapes::PHONE);
-        assert_eq!(of(20, b'4', None), 0);
-        assert_eq!(of(400, b'4', None), 0);
-        let mut cards = BuiltIns::default();
-        cards.insert(BuiltIn::CreditCard);
-        assert_eq!(
-            Shapes::new(cards).of(9, Some(b'2'), None),
-            0,
-            "only enabled ones"
-        );
-    }
 }
