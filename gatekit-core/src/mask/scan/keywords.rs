@@ -83,21 +83,25 @@ pub(super) enum Stems {
 }
 
 impl Stems {
+    /// A vectorized searcher where the CPU has one, else an automaton.
     fn new(stems: &[Vec<u8>]) -> Option<Stems> {
         let packed = aho_corasick::packed::Config::new()
             .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
             .builder()
             .extend(stems)
             .build();
-        Some(match packed {
-            Some(p) => Stems::Packed(p),
-            None => Stems::Automaton(
-                AhoCorasick::builder()
-                    .match_kind(MatchKind::LeftmostFirst)
-                    .build(stems)
-                    .ok()?,
-            ),
-        })
+        match packed {
+            Some(p) => Some(Stems::Packed(p)),
+            None => Stems::automaton(stems),
+        }
+    }
+
+    fn automaton(stems: &[Vec<u8>]) -> Option<Stems> {
+        AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(stems)
+            .ok()
+            .map(Stems::Automaton)
     }
 
     /// The offset of the first stem in `bytes[from..to]`.
@@ -132,5 +136,47 @@ impl Keywords {
             let b = usize::from(*rest.get(j)?);
             (class[b] != 0 || !eof && self.first[b]).then_some(j)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use proptest::prelude::*;
+
+    fn stems() -> Vec<Vec<u8>> {
+        [&b"pas"[..], b"PaS", b"AKIA", b"eyJ", b"-----BEGIN"]
+            .iter()
+            .map(|s| s.to_vec())
+            .collect()
+    }
+
+    proptest! {
+        /// Both searchers report the same stems (only one of them runs on a given CPU).
+        #[test]
+        fn searchers_agree(
+            hay in prop::collection::vec(
+                prop::sample::select(b"pasPSAKIeyJ-BEGN x".to_vec()),
+                0..300,
+            ),
+            from in 0usize..320,
+            to in 0usize..320,
+        ) {
+            let stems = stems();
+            let automaton = Stems::automaton(&stems);
+            prop_assert!(automaton.is_some());
+            let (Some(searcher), Some(automaton)) = (Stems::new(&stems), automaton) else {
+                return Ok(());
+            };
+            let mut pos = from;
+            loop {
+                let a = searcher.find(&hay, pos, to);
+                prop_assert_eq!(a, automaton.find(&hay, pos, to));
+                let Some(at) = a else { break };
+                prop_assert!(at >= pos && at < to);
+                pos = at + 1;
+            }
+        }
     }
 }
