@@ -67,11 +67,19 @@ impl Block {
             self.mark::<false>();
             return;
         }
-        for (k, (r, p)) in self.raw.iter_mut().zip(&mut self.past).enumerate() {
-            let i = (base + k).checked_sub(PAD);
-            *r = i.and_then(|i| bytes.get(i)).copied().unwrap_or(0);
-            *p = all(i.is_some_and(|i| i >= bytes.len()));
+        // `raw[k]` holds `bytes[base + k - PAD]`: zero before the input and past its end.
+        self.raw = [0; SPAN];
+        let first = base.saturating_sub(PAD);
+        let k0 = first + PAD - base;
+        let avail = bytes.get(first..).unwrap_or_default();
+        let n = avail.len().min(SPAN - k0);
+        if let (Some(dst), Some(src)) = (self.raw.get_mut(k0..k0 + n), avail.get(..n)) {
+            dst.copy_from_slice(src);
         }
+        let end = (bytes.len() + PAD).saturating_sub(base).min(SPAN);
+        let (inside, past) = self.past.split_at_mut(end);
+        inside.fill(0);
+        past.fill(0xFF);
         self.mark::<true>();
     }
 

@@ -279,7 +279,7 @@ impl Scanner {
             from: 0,
             stable: h.len(),
         };
-        self.structural(&h, 0, at, true, &mut sink);
+        self.structural_short(&h, 0, at, &mut sink);
     }
 
     /// Finds values in `h` starting at or after `from` (bytes before it are context) and
@@ -315,15 +315,18 @@ impl Scanner {
     /// The structural pass, from `start` (at or after `from`; the bytes between them
     /// anchor nothing).
     fn structural(&self, h: &Hay<'_>, from: usize, start: usize, short: bool, sink: &mut Sink<'_>) {
-        if short {
+        // Fewer new bytes than two blocks (a stream's small chunks) do not pay for the block
+        // scan's fixed cost.
+        if short || h.len().saturating_sub(start.max(from)) < 2 * block::BYTES {
             self.structural_short(h, from, start, sink);
         } else {
             self.structural_long(h, start.max(from), sink);
         }
     }
 
-    /// The structural pass over a short input, which also locates keyword stems (by their
-    /// first two bytes) when the profile has keyword-anchored detectors.
+    /// The structural pass over a short input (or the few new bytes of a stream's buffer),
+    /// which also locates keyword stems (by their first two bytes) when the profile has
+    /// keyword-anchored detectors.
     fn structural_short(&self, h: &Hay<'_>, from: usize, start: usize, sink: &mut Sink<'_>) {
         let class = &self.class;
         let keys = self.keywords.as_ref();

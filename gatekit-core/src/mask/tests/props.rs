@@ -181,17 +181,18 @@ fn log_lines() -> impl Strategy<Value = Vec<u8>> {
     )
         .prop_map(|(clock, tail)| format!("{clock}{tail}"));
     let piece = prop_oneof![3 => stamp, 2 => clock, 2 => value(), 1 => filler()];
-    (prop::collection::vec(
+    // Up to a few blocks, so inputs take both the one-pass and the block scan.
+    prop::collection::vec(
         (piece, prop::sample::select(vec![" ", "\n", "", "-", ":"])),
-        4..16,
-    ),)
-        .prop_map(|(parts,)| {
-            parts
-                .into_iter()
-                .flat_map(|(p, sep)| [p, sep.to_owned()])
-                .collect::<String>()
-                .into_bytes()
-        })
+        4..64,
+    )
+    .prop_map(|parts| {
+        parts
+            .into_iter()
+            .flat_map(|(p, sep)| [p, sep.to_owned()])
+            .collect::<String>()
+            .into_bytes()
+    })
 }
 
 /// Text with escape sequences, invalid UTF-8 and multi-byte characters sprinkled in.
