@@ -431,6 +431,7 @@ impl Scanner {
     ) -> usize {
         let bytes = h.bytes;
         // A bit per eight-byte word with events.
+        const { assert!(block::BYTES / 8 <= 32) };
         let mut words = 0u32;
         for k in 0..block::BYTES / 8 {
             words |= u32::from(block.events(8 * k) != 0) << k;
