@@ -1,27 +1,32 @@
 //! Candidate search and validation.
 //!
-//! One pass over the bytes with a 256-entry class table stops only where a structural value
-//! can be anchored: a digit run, `@`, `:`, `+`, `(`. Keyword-anchored secrets are located by
-//! one aho-corasick automaton (or, for short inputs such as result cells, a bigram table in
-//! the same pass); custom regexes run as one multi-pattern regex, custom terms as one
-//! aho-corasick automaton. Validators (Luhn, issuer ranges, mod-97, area rules, context words)
-//! run only on those candidates.
+//! Short inputs (result cells) take one pass with a 256-entry class table and a bigram table
+//! of keyword stems, stopping only where a value can be anchored: a digit run, `@`, `:`, `+`,
+//! `(`, a stem. Long inputs are classified a block at a time in passes the compiler
+//! vectorizes ([`block`]): a digit run is an event only where a numeric value can start
+//! with it, keyword stems are events too, and the inner parts of log timestamps are stepped
+//! over ([`stamps`]); the events are then resolved one by one. Custom regexes run as one
+//! multi-pattern regex, custom terms as one aho-corasick automaton. Validators (Luhn, issuer
+//! ranges, mod-97, area rules, context words) run only on those candidates.
 //!
 //! Every check reads through [`Hay`], so on a buffer that is not the end of the input it can
 //! answer "need more" instead of guessing; [`Scanner::scan`] turns those answers into the
 //! offset before which everything is final, which is what lets a stream hold back only what
 //! may still change.
 
+mod block;
 mod cands;
 mod card;
 mod custom;
 mod hay;
+mod keywords;
 mod net;
 mod numbers;
 mod phone;
 mod secrets;
-
-use aho_corasick::{AhoCorasick, Input, MatchKind};
+mod shapes;
+mod stamps;
+mod swar;
 
 pub(crate) use cands::{CandOut, Cands};
 #[cfg(test)]
@@ -29,7 +34,10 @@ pub(crate) use card::luhn;
 pub(crate) use custom::Custom;
 pub(crate) use hay::{Hay, Span};
 
+use block::Block;
 use hay::{Check, NeedMore};
+use keywords::Keywords;
+use shapes::Shapes;
 
 /// Bytes of already-emitted text a stream keeps for checks that look behind their anchor.
 pub(crate) const LEFT_CONTEXT: usize = 128;
@@ -37,8 +45,12 @@ pub(crate) const LEFT_CONTEXT: usize = 128;
 /// How far before its value a keyword may stand (`Authorization: "Bearer …`).
 const KEYWORD_REACH: usize = 64;
 
-/// Inputs up to this long that start at offset 0 locate keywords in the same pass as the
-/// structural anchors; longer ones use aho-corasick, which has a higher fixed cost.
+/// The longest keyword stem (`-----BEGIN`).
+const STEM_MAX: usize = 10;
+
+/// Inputs up to this long that start at offset 0 take the one-pass scan (with keywords
+/// located by their first two bytes); longer ones the block scan, which has a higher fixed
+/// cost.
 const SHORT_INPUT: usize = 96;
 
 /// The longest digit run a numeric detector can start with (a compact IBAN's digits).
@@ -181,155 +193,6 @@ impl Sink<'_> {
     }
 }
 
-/// Keyword locators for the keyword-anchored detectors.
-struct Keywords {
-    /// Three-byte stems (all ASCII cases for case-insensitive keywords), for long inputs.
-    ac: AhoCorasick,
-    /// For short inputs, by two bytes `b0 | b1 << 8` (read as one little-endian `u16`): whether a stem starts with them or
-    /// `b0` anchors a structural value (filled in by the scanner).
-    pairs: Box<[bool; 65536]>,
-    /// First bytes of every stem.
-    first: [bool; 256],
-}
-
-impl Keywords {
-    fn new(on: BuiltIns) -> Option<Keywords> {
-        let mut stems: Vec<Vec<u8>> = Vec::new();
-        let mut any_case = |stem: &[u8; 3]| {
-            for mask in 0u8..8 {
-                let v = stem
-                    .iter()
-                    .enumerate()
-                    .map(|(k, &c)| {
-                        if mask >> k & 1 == 1 {
-                            c.to_ascii_uppercase()
-                        } else {
-                            c
-                        }
-                    })
-                    .collect();
-                stems.push(v);
-            }
-        };
-        if on.contains(BuiltIn::PasswordAssignment) {
-            any_case(b"pas");
-            any_case(b"pwd");
-        }
-        if on.contains(BuiltIn::BearerToken) {
-            any_case(b"bea");
-            any_case(b"aut");
-        }
-        if on.contains(BuiltIn::AwsAccessKey) {
-            stems.extend(secrets::AWS_PREFIXES.iter().map(|p| p.to_vec()));
-        }
-        if on.contains(BuiltIn::Jwt) {
-            stems.push(b"eyJ".to_vec());
-        }
-        if on.contains(BuiltIn::PrivateKey) {
-            stems.push(b"-----BEGIN".to_vec());
-        }
-        if stems.is_empty() {
-            return None;
-        }
-        let mut pairs = Box::new([false; 65536]);
-        let mut first = [false; 256];
-        for s in &stems {
-            if let [a, b, ..] = s.as_slice() {
-                first[usize::from(*a)] = true;
-                pairs[usize::from(u16::from_le_bytes([*a, *b]))] = true;
-            }
-        }
-        let ac = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostFirst)
-            .build(&stems)
-            .ok()?;
-        Some(Keywords { ac, pairs, first })
-    }
-}
-
-impl Keywords {
-    /// In a short input, the offset in `rest` of the first byte that anchors a structural
-    /// value or starts a stem (by its first two bytes).
-    #[inline]
-    fn short_stop(&self, class: &[u8; 256], rest: &[u8], eof: bool) -> Option<usize> {
-        let pairs = rest.windows(2).position(|w| {
-            w.first_chunk::<2>()
-                .is_some_and(|&p| self.pairs[usize::from(u16::from_le_bytes(p))])
-        });
-        // The last byte has no successor: a value or a stem cut short.
-        pairs.or_else(|| {
-            let j = rest.len().checked_sub(1)?;
-            let b = usize::from(*rest.get(j)?);
-            (class[b] != 0 || !eof && self.first[b]).then_some(j)
-        })
-    }
-}
-
-/// Which numeric detectors a digit run can start, by its length, its first digit and the
-/// byte after it; the checks that read further (digits after a separator) come after.
-struct Shapes([u8; Shapes::LEN]);
-
-impl Shapes {
-    const CARD: u8 = 1;
-    const SSN: u8 = 2;
-    const PHONE: u8 = 4;
-    const IPV4: u8 = 8;
-    /// Run lengths told apart; longer runs start nothing numeric.
-    const RUNS: usize = 32;
-    /// By first digit (`0`, `1`, other) and next byte (none, space, dash, dot, other).
-    const LEN: usize = Shapes::RUNS * 3 * 5;
-
-    fn new(on: BuiltIns) -> Shapes {
-        let mut table = [0u8; Shapes::LEN];
-        for (k, shapes) in table.iter_mut().enumerate() {
-            let (r, first, next) = (k / 15, k / 5 % 3, k % 5);
-            let (space, dash, dot) = (next == 1, next == 2, next == 3);
-            let mut s = 0;
-            if on.contains(BuiltIn::CreditCard)
-                && ((13..=19).contains(&r) || r == 4 && (space || dash))
-            {
-                s |= Shapes::CARD;
-            }
-            if on.contains(BuiltIn::UsSsn) && (r == 9 || r == 3 && (space || dash)) {
-                s |= Shapes::SSN;
-            }
-            if on.contains(BuiltIn::Phone)
-                && (r == 3 && (space || dash || dot)
-                    || r == 1 && first == 1 && (space || dash || dot)
-                    || first == 0 && (2..=5).contains(&r) && (space || dash)
-                    || (7..=15).contains(&r))
-            {
-                s |= Shapes::PHONE;
-            }
-            if on.contains(BuiltIn::Ipv4) && (1..=3).contains(&r) && dot {
-                s |= Shapes::IPV4;
-            }
-            *shapes = s;
-        }
-        Shapes(table)
-    }
-
-    /// The detectors a run of `r` digits starting with `first` and followed by `next` may
-    /// start.
-    #[inline]
-    fn of(&self, r: usize, first: Option<u8>, next: Option<u8>) -> u8 {
-        let first = match first {
-            Some(b'0') => 0,
-            Some(b'1') => 1,
-            _ => 2,
-        };
-        let next = match next {
-            None => 0,
-            Some(b' ') => 1,
-            Some(b'-') => 2,
-            Some(b'.') => 3,
-            Some(_) => 4,
-        };
-        let r = r.min(Shapes::RUNS - 1);
-        self.0.get(r * 15 + first * 5 + next).copied().unwrap_or(0)
-    }
-}
-
 /// The compiled detectors of one profile.
 pub(crate) struct Scanner {
     on: BuiltIns,
@@ -416,7 +279,7 @@ impl Scanner {
             from: 0,
             stable: h.len(),
         };
-        self.structural(&h, 0, at, true, &mut sink);
+        self.structural_short(&h, 0, at, &mut sink);
     }
 
     /// Finds values in `h` starting at or after `from` (bytes before it are context) and
@@ -432,10 +295,12 @@ impl Scanner {
         let short = from == 0 && h.len() <= SHORT_INPUT;
         self.structural(h, from, from, short, &mut sink);
         if !short && let Some(k) = &self.keywords {
+            // Keywords in the context before `from`; the structural pass finds those after.
             let mut pos = from.saturating_sub(KEYWORD_REACH);
-            while let Some(m) = k.ac.find(Input::new(h.bytes).span(pos..h.len())) {
-                self.keyword_at(h, m.start(), &mut sink);
-                pos = m.start() + 1;
+            let to = (from + STEM_MAX - 1).min(h.len());
+            while let Some(at) = k.stems.find(h.bytes, pos, to).filter(|&at| at < from) {
+                self.keyword_at(h, at, &mut sink);
+                pos = at + 1;
             }
         }
         self.custom.scan(h, from, &mut sink);
@@ -450,9 +315,21 @@ impl Scanner {
     /// The structural pass, from `start` (at or after `from`; the bytes between them
     /// anchor nothing).
     fn structural(&self, h: &Hay<'_>, from: usize, start: usize, short: bool, sink: &mut Sink<'_>) {
+        // Fewer new bytes than two blocks (a stream's small chunks) do not pay for the block
+        // scan's fixed cost.
+        if short || h.len().saturating_sub(start.max(from)) < 2 * block::BYTES {
+            self.structural_short(h, from, start, sink);
+        } else {
+            self.structural_long(h, start.max(from), sink);
+        }
+    }
+
+    /// The structural pass over a short input (or the few new bytes of a stream's buffer),
+    /// which also locates keyword stems (by their first two bytes) when the profile has
+    /// keyword-anchored detectors.
+    fn structural_short(&self, h: &Hay<'_>, from: usize, start: usize, sink: &mut Sink<'_>) {
         let class = &self.class;
-        // Short inputs locate keyword stems here too, by their first two bytes.
-        let keys = self.keywords.as_ref().filter(|_| short);
+        let keys = self.keywords.as_ref();
         let bytes = h.bytes;
         let mut i = start.max(from);
         loop {
@@ -491,15 +368,8 @@ impl Scanner {
                 if worth && !prev.is_some_and(|b| b.is_ascii_digit()) {
                     self.digit_run(h, i, end - i, sink);
                 }
+                // The scan reads every word: keyword stems may stand in it.
                 i = end;
-                // Digits further into a word (`9e3779b9`, `26T13`) start nothing: numeric
-                // values start a word, an IBAN's check digits are its third byte. (Short
-                // inputs look for keywords in this pass, so they read every word.)
-                if !short && next.is_some_and(hay::is_word) {
-                    while bytes.get(i).is_some_and(|&b| hay::is_word(b)) {
-                        i += 1;
-                    }
-                }
                 continue;
             }
             match c {
@@ -523,7 +393,7 @@ impl Scanner {
                     i += 1;
                 }
                 _ => {
-                    // A keyword stem (only short inputs stop here for one).
+                    // A keyword stem.
                     self.keyword_at(h, i, sink);
                     i += 1;
                 }
@@ -531,8 +401,114 @@ impl Scanner {
         }
     }
 
+    /// The structural pass over a long input, from `start`, a block of bytes at a time:
+    /// the block's events (see [`Block`]) are resolved exactly, a digit run at a time.
+    #[inline(never)]
+    fn structural_long(&self, h: &Hay<'_>, start: usize, sink: &mut Sink<'_>) {
+        let bytes = h.bytes;
+        let mut block = Block::new();
+        let mut base = start;
+        // Bytes before this offset were dealt with (a digit run resolved whole).
+        let mut resume = start;
+        while base < bytes.len() {
+            block.classify(bytes, base);
+            resume = self.events(h, start, base, &block, resume, sink);
+            base += block::BYTES;
+        }
+    }
+
+    /// Resolves the events of `block` (at `base`), skipping those before `resume`; returns
+    /// where the next events resume.
+    #[inline(never)]
+    fn events(
+        &self,
+        h: &Hay<'_>,
+        start: usize,
+        base: usize,
+        block: &Block,
+        mut resume: usize,
+        sink: &mut Sink<'_>,
+    ) -> usize {
+        let bytes = h.bytes;
+        // A bit per eight-byte word with events.
+        const { assert!(block::BYTES / 8 <= 32) };
+        let mut words = 0u32;
+        for k in 0..block::BYTES / 8 {
+            words |= u32::from(block.events(8 * k) != 0) << k;
+        }
+        while words != 0 {
+            let at = base + 8 * words.trailing_zeros() as usize;
+            let mut events = block.events(at - base);
+            words &= words - 1;
+            while events != 0 {
+                let p = at + swar::first_lane(events);
+                events &= events - 1;
+                if p < resume {
+                    continue;
+                }
+                let Some(&b) = bytes.get(p) else { break };
+                match self.class[usize::from(b)] {
+                    C_DIGIT => {
+                        let end = if bytes.get(p + 1).is_some_and(u8::is_ascii_digit) {
+                            swar::digits_end(bytes, p + 2)
+                        } else {
+                            p + 1
+                        };
+                        self.run(h, start, p, end, sink);
+                        resume = stamps::after_date(bytes, end).unwrap_or(end);
+                    }
+                    C_COLON => match stamps::after_clock(bytes, p) {
+                        Some(past) => resume = resume.max(past),
+                        None => sink.take(BuiltIn::Ipv6, p, net::ipv6(h, p)),
+                    },
+                    C_AT => sink.take(BuiltIn::Email, p, net::email(h, p)),
+                    C_PLUS => sink.take(BuiltIn::Phone, p, phone::phone_plus(h, p)),
+                    // `(415) 555-2671`; not `(X11` or `(active=`.
+                    C_PAREN => {
+                        if bytes.get(p + 1).is_none_or(u8::is_ascii_digit) {
+                            sink.take(BuiltIn::Phone, p, phone::phone_paren(h, p));
+                        }
+                    }
+                    // A keyword stem.
+                    _ => self.keyword_at(h, p, sink),
+                }
+            }
+        }
+        resume
+    }
+
+    /// Runs the numeric checks for the digit run around `p` that ends at `end`, unless it
+    /// began before `start`.
+    #[inline]
+    fn run(&self, h: &Hay<'_>, start: usize, p: usize, end: usize, sink: &mut Sink<'_>) {
+        let bytes = h.bytes;
+        let mut s = p;
+        while s > start && bytes.get(s - 1).is_some_and(u8::is_ascii_digit) {
+            s -= 1;
+        }
+        let prev = h.before(s);
+        if prev.is_some_and(|b| b.is_ascii_digit()) {
+            return;
+        }
+        // Every numeric shape needs seven digits in a row or a separator after its first
+        // run and, but for a country code `1`, a digit after that separator; most runs in
+        // text (`01T`, `55ms`, `=200 `) have neither. After a capital the run may be an
+        // IBAN's check digits.
+        let shaped = match bytes.get(end) {
+            None => true,
+            Some(b' ' | b'-' | b'.') => {
+                end - s == 1 || bytes.get(end + 1).is_none_or(u8::is_ascii_digit)
+            }
+            Some(_) => false,
+        };
+        if shaped || end - s >= 7 || prev.is_some_and(|b| b.is_ascii_uppercase()) {
+            self.digit_run(h, s, end - s, sink);
+        }
+    }
+
     /// Dispatches the digit run `[p, p + r)` to the numeric detectors whose shape can start
     /// with it.
+    #[inline(always)]
     fn digit_run(&self, h: &Hay<'_>, p: usize, r: usize, sink: &mut Sink<'_>) {
         let on = self.on;
         let prev = h.before(p);
@@ -727,42 +703,4 @@ pub(crate) fn widen_to_chars(bytes: &[u8], mut span: Span) -> Span {
         }
     }
     span
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn digit_run_shapes() {
-        let mut all = BuiltIns::default();
-        BuiltIn::ALL.into_iter().for_each(|b| all.insert(b));
-        let s = Shapes::new(all);
-        let of = |r: usize, first: u8, next: Option<u8>| s.of(r, Some(first), next);
-        assert_eq!(of(16, b'4', None), Shapes::CARD);
-        assert_eq!(of(9, b'2', Some(b' ')), Shapes::SSN | Shapes::PHONE);
-        assert_eq!(of(4, b'4', Some(b'-')), Shapes::CARD);
-        assert_eq!(of(3, b'4', Some(b'-')), Shapes::SSN | Shapes::PHONE);
-        assert_eq!(of(3, b'1', Some(b'.')), Shapes::PHONE | Shapes::IPV4);
-        assert_eq!(of(1, b'1', Some(b' ')), Shapes::PHONE);
-        assert_eq!(
-            of(1, b'7', Some(b' ')),
-            0,
-            "only a country code 1 stands alone"
-        );
-        assert_eq!(of(2, b'0', Some(b' ')), Shapes::PHONE, "a trunk zero");
-        assert_eq!(of(2, b'1', Some(b' ')), 0);
-        assert_eq!(of(5, b'1', Some(b'.')), 0, "an amount");
-        assert_eq!(of(6, b'0', Some(b'-')), 0);
-        assert_eq!(of(8, b'0', Some(b'x')), Shapes::PHONE);
-        assert_eq!(of(20, b'4', None), 0);
-        assert_eq!(of(400, b'4', None), 0);
-        let mut cards = BuiltIns::default();
-        cards.insert(BuiltIn::CreditCard);
-        assert_eq!(
-            Shapes::new(cards).of(9, Some(b'2'), None),
-            0,
-            "only enabled ones"
-        );
-    }
 }

@@ -204,7 +204,7 @@ fn may_be_ipv6(h: &Hay<'_>, start: usize, c: usize) -> Result<bool, NeedMore> {
 
 /// An IPv6 address whose first `:` is at `c`. The cheap rejects (`T12:34`, `12:34:56`) are
 /// inlined into the scanner's loop; the rest is not.
-#[inline]
+#[inline(always)]
 pub(crate) fn ipv6(h: &Hay<'_>, c: usize) -> Check {
     if h.bytes.get(c) != Some(&b':') {
         return Ok(None);

@@ -209,3 +209,33 @@ fn all_detectors_together_leave_negatives_alone() {
         rate
     );
 }
+
+#[test]
+fn a_whole_file_finds_what_its_lines_find() {
+    // Lines of a corpus file are short; a file in one piece is long enough for the block
+    // scan, with the lines' values (and look-alikes, timestamps among them) at every offset
+    // of its blocks.
+    let m = masker(BUILT_IN_DETECTORS);
+    let files = positives().map(|(_, samples)| samples).chain([negatives()]);
+    for samples in files {
+        let mut whole = Vec::new();
+        let mut expected = Vec::new();
+        for s in &samples {
+            let at = whole.len();
+            expected.extend(
+                m.find(&s.text)
+                    .into_iter()
+                    .map(|f| (f.detector, at + f.start, at + f.end)),
+            );
+            whole.extend_from_slice(&s.text);
+            whole.push(b'\n');
+        }
+        assert!(whole.len() > 2048, "{} bytes", whole.len());
+        let found: Vec<_> = m
+            .find(&whole)
+            .into_iter()
+            .map(|f| (f.detector, f.start, f.end))
+            .collect();
+        assert_eq!(found, expected);
+    }
+}

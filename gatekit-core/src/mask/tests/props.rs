@@ -127,6 +127,74 @@ fn text() -> impl Strategy<Value = (String, Vec<String>)> {
     })
 }
 
+/// Log lines long enough for the block scan: timestamps (whole, cut short, or running on
+/// into digits, colons, dots and values), values and filler.
+fn log_lines() -> impl Strategy<Value = Vec<u8>> {
+    let stamp = (
+        "[0-9]{1,4}-[0-9]{1,3}-[0-9]{2}",
+        prop::sample::select(vec![
+            "T",
+            " ",
+            ".",
+            "-",
+            "Tx",
+            "Tpassword=abc12345 ",
+            "",
+            " +",
+        ]),
+        "[0-9]{1,3}",
+        prop::sample::select(vec![":", "::", "", " "]),
+        "[0-9a-f]{2}(:[0-9a-f]{1,3}){0,3}",
+        prop::sample::select(vec![
+            "",
+            ".123",
+            ".1234",
+            ".123.4",
+            ".12",
+            "Z",
+            "a",
+            ":5",
+            " 1234 5678 90",
+            ".12.34.56",
+            " 415-555-2671",
+            "-12",
+            " ",
+            "@example.com",
+        ]),
+    )
+        .prop_map(|(date, t, hh, c, rest, tail)| format!("{date}{t}{hh}{c}{rest}{tail}"));
+    // A clock alone, its seconds often with a trunk zero (`12:34:05 1234 5678 90` holds a
+    // phone number from the seconds on).
+    let clock = (
+        "[0-9]{2}:[0-9]{2}:(0[0-9]|[0-9a-f]{2})",
+        prop::sample::select(vec![
+            "",
+            ".123",
+            ".123 ",
+            ".1234",
+            " 1234 5678 90",
+            ".12.34.56",
+            ":aa",
+            " x",
+            "-12",
+        ]),
+    )
+        .prop_map(|(clock, tail)| format!("{clock}{tail}"));
+    let piece = prop_oneof![3 => stamp, 2 => clock, 2 => value(), 1 => filler()];
+    // Up to a few blocks, so inputs take both the one-pass and the block scan.
+    prop::collection::vec(
+        (piece, prop::sample::select(vec![" ", "\n", "", "-", ":"])),
+        4..64,
+    )
+    .prop_map(|parts| {
+        parts
+            .into_iter()
+            .flat_map(|(p, sep)| [p, sep.to_owned()])
+            .collect::<String>()
+            .into_bytes()
+    })
+}
+
 /// Text with escape sequences, invalid UTF-8 and multi-byte characters sprinkled in.
 fn terminal_bytes() -> impl Strategy<Value = Vec<u8>> {
     let piece = prop_oneof![
@@ -210,6 +278,7 @@ proptest! {
         "[0-9 .:@+()A-Z-]{0,200}".prop_map(String::into_bytes),
         // Short inputs (scanned in one pass) with digits glued to words: ids, hex, cells.
         "[0-9a-fA-FxyzKPS _.:@+()-]{0,90}".prop_map(String::into_bytes),
+        log_lines(),
     ]) {
         let m = masker(Rendering::Redact);
         let h = Hay::new(&input, true);
@@ -224,7 +293,7 @@ proptest! {
 
     #[test]
     fn stream_chunking_does_not_matter(
-        input in terminal_bytes(),
+        input in prop_oneof![terminal_bytes(), log_lines()],
         cuts in prop::collection::vec(any::<usize>(), 0..12),
     ) {
         let m = Arc::new(masker(Rendering::Redact));
