@@ -309,18 +309,22 @@ fn the_extended_protocol_records_each_execution_and_refused_prepares() {
     assert_eq!(cmds[0].sql, "DELETE FROM people");
     assert_eq!(cmds[0].verdict, RecordedVerdict::Deny);
     assert_eq!(cmds[0].error.as_ref().unwrap().code, "42501");
-    for c in &cmds[1..] {
+    executions_of_people(
+        &cmds[1..],
+        sql,
+        &[["ada", "1"], ["\\x616461", "\\x00000001"]],
+    );
+}
+
+/// Each command executed `sql` over the columns `name, id` and got the one row.
+fn executions_of_people(cmds: &[CommandRecord], sql: &str, rows: &[[&str; 2]]) {
+    assert_eq!(cmds.len(), rows.len(), "{cmds:#?}");
+    for (c, row) in cmds.iter().zip(rows) {
         assert_eq!((c.kind, c.sql.as_str()), (CommandKind::Execute, sql));
         assert_eq!(c.results[0].columns, ["name", "id"]);
+        let want: Vec<Option<String>> = row.iter().map(|v| Some((*v).to_owned())).collect();
+        assert_eq!(c.results[0].rows, [want]);
     }
-    assert_eq!(
-        cmds[1].results[0].rows,
-        [[Some("ada".into()), Some("1".into())]]
-    );
-    assert_eq!(
-        cmds[2].results[0].rows,
-        [[Some("\\x616461".into()), Some("\\x00000001".into())]]
-    );
 }
 
 #[test]
@@ -364,19 +368,10 @@ fn a_statement_described_once_is_recorded_in_each_bind_s_result_formats() {
         encode::ready_for_query(&mut s, b'I');
         rec.to_client(t0(), &s);
     }
-    let cmds = commands(&mut rec);
-    assert_eq!(cmds.len(), 2, "{cmds:#?}");
-    for c in &cmds {
-        assert_eq!((c.kind, c.sql.as_str()), (CommandKind::Execute, sql));
-        assert_eq!(c.results[0].columns, ["name", "id"]);
-    }
-    assert_eq!(
-        cmds[0].results[0].rows,
-        [[Some("ada".into()), Some("\\x00000001".into())]]
-    );
-    assert_eq!(
-        cmds[1].results[0].rows,
-        [[Some("\\x616461".into()), Some("\\x00000001".into())]]
+    executions_of_people(
+        &commands(&mut rec),
+        sql,
+        &[["ada", "\\x00000001"], ["\\x616461", "\\x00000001"]],
     );
 }
 
