@@ -212,8 +212,13 @@ impl Builder {
 
     /// A new result with these columns (the one open, if any, ends untagged).
     pub fn begin_result(&mut self, names: &Names) {
+        self.begin(&names.json, names.cost);
+    }
+
+    /// A new result whose column names are the JSON array `columns`, costing `cost`.
+    fn begin(&mut self, columns: &[u8], cost: usize) {
         self.close_result(None);
-        if self.results >= MAX_RESULTS || !self.spend(names.cost) {
+        if self.results >= MAX_RESULTS || !self.spend(cost) {
             self.results_omitted += 1;
             self.truncated = true;
             self.current = Current::Omitted;
@@ -224,7 +229,7 @@ impl Builder {
         } else {
             b",{\"columns\":"
         });
-        self.line.extend_from_slice(&names.json);
+        self.line.extend_from_slice(columns);
         self.line.extend_from_slice(b",\"rows\":[");
         self.results += 1;
         self.counts = Counts::default();
@@ -233,10 +238,7 @@ impl Builder {
 
     fn ensure_result(&mut self) {
         if self.current == Current::None {
-            self.begin_result(&Names {
-                json: Box::new(*b"[]"),
-                cost: 0,
-            });
+            self.begin(b"[]", 0);
         }
     }
 
