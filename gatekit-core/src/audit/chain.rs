@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -35,7 +35,7 @@ impl ChainKey {
             return Err(too_short);
         }
         // HMAC takes keys of any length; the error arm cannot be reached.
-        let mac = <Hmac<Sha256> as Mac>::new_from_slice(key).map_err(|_| too_short)?;
+        let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).map_err(|_| too_short)?;
         Ok(ChainKey { mac })
     }
 }

@@ -1,6 +1,6 @@
 //! Rendering of masked values.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use super::Strategy;

@@ -4,7 +4,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use bytes::BytesMut;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use postgres_protocol::authentication::md5_hash;
 use sha2::{Digest, Sha256};
 
