@@ -335,3 +335,17 @@ fn api_admin_groups_default_to_nobody_and_refuse_empty_names() {
         "{err}"
     );
 }
+
+#[test]
+fn state_url_must_be_a_shared_store() {
+    let url = "url = \"sqlite:var/gatekit.db\"";
+    let msg = expect_err(&edited(url, "url = \"memory:\""));
+    assert!(
+        msg.contains("state.url") && msg.contains("gatekit approvals"),
+        "{msg}"
+    );
+    let msg = expect_err(&edited(url, "url = \"redis://cache\""));
+    assert!(msg.contains("neither"), "{msg}");
+    let ok = edited(url, "url = \"postgres://gatekit@db.internal/gatekit\"");
+    assert!(parse(&ok).is_ok());
+}

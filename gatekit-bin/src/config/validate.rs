@@ -96,6 +96,17 @@ fn identity(config: &Config, src: &Source<'_>) -> Result<(), ConfigError> {
 fn state(config: &Config, src: &Source<'_>) -> Result<(), ConfigError> {
     let url = &config.state.url;
     let v = url.get_ref();
+    if v == "memory:" {
+        // The in-memory store exists for embedding and tests: `gatekit approvals` and the
+        // other replicas could never see what a serving gateway keeps there.
+        return Err(src.invalid(
+            &url.span(),
+            "state.url",
+            "`memory:` keeps nothing and is invisible to `gatekit approvals` and other replicas; \
+             use `sqlite:PATH` or a `postgres://` URL"
+                .to_owned(),
+        ));
+    }
     if !(v.starts_with("sqlite:") || v.starts_with("postgres://") || v.starts_with("postgresql://"))
     {
         return Err(src.invalid(

@@ -225,7 +225,8 @@ pub enum Location {
 
 impl Location {
     /// Parses `[state] url`: `sqlite:PATH` (relative to `base_dir`), `postgres://…` or
-    /// `postgresql://…`, or `memory:`.
+    /// `postgresql://…`, or `memory:` (for embedding and tests; a config file may not name
+    /// it, since nothing else could see what it keeps).
     pub fn parse(
         url: &str,
         base_dir: &Path,
