@@ -295,8 +295,10 @@ exempt_groups = ["dba"]
 """)
 
     def start_gatekit(self):
-        p = self.spawn("gatekit", [str(self.gatekit_bin), "--log-format", "json", "serve",
-                                   "--config", "gatekit.toml"], env=self.gatekit_env())
+        serve = [str(self.gatekit_bin), "--log-format", "json", "serve", "--config", "gatekit.toml"]
+        if self.args.gatekit_threads:
+            serve += ["--threads", str(self.args.gatekit_threads)]
+        p = self.spawn("gatekit", serve, env=self.gatekit_env())
         wait_port(self.gatekit_port, p, "gatekit serve")
 
     def mint_token(self):
@@ -469,6 +471,7 @@ def summarize(runs, idle, args):
     return {
         "settings": {"rounds": args.rounds, "seconds": args.seconds, "clients": args.clients,
                      "modes": args.modes, "scale": args.scale, "threads": args.threads,
+                     "gatekit_threads": args.gatekit_threads or "per CPU",
                      "cpus": os.cpu_count()},
         "table": table,
         "idle": idle,
@@ -478,8 +481,9 @@ def summarize(runs, idle, args):
 
 def print_report(summary):
     print()
-    print(f"pgbench -S, median of {summary['settings']['rounds']} alternated rounds of "
-          f"{summary['settings']['seconds']}s ({summary['settings']['cpus']} CPUs)")
+    s = summary["settings"]
+    print(f"pgbench -S, median of {s['rounds']} alternated rounds of {s['seconds']}s "
+          f"({s['cpus']} CPUs; gatekit serve threads: {s['gatekit_threads']})")
     print(f"{'mode':9} {'clients':>7} {'target':12} {'TPS':>10} {'/direct':>8} {'/bouncer':>9} "
           f"{'lat us':>8} {'+us':>7}")
     for row in summary["table"]:
@@ -515,6 +519,8 @@ def main():
     p.add_argument("--gatekit", type=Path, help="use this gatekit binary (no build)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, audit trail)")
     p.add_argument("--gatekit-log", default="warn", help="GATEKIT_LOG for the gateway")
+    p.add_argument("--gatekit-threads", type=int, default=0,
+                   help="gatekit serve --threads (default: its own, one per CPU)")
     args = p.parse_args()
     args.clients = [int(c) for c in args.clients.split(",")]
     args.modes = args.modes.split(",")

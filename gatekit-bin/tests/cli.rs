@@ -1128,3 +1128,10 @@ roles = {{ dev = "shop_readonly" }}
     assert_eq!(code, 0);
     assert!(out.contains("-> 1 rows"), "{out}");
 }
+
+#[test]
+fn serve_threads_must_be_at_least_one() {
+    let (code, _, err) = run(gatekit().args(["serve", "--threads", "0", "--config", "x.toml"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("--threads"), "{err}");
+}

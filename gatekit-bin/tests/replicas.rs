@@ -36,7 +36,8 @@ impl Drop for Replica {
     }
 }
 
-fn replica(dir: &Path, upstream: &str, state_url: &str) -> Replica {
+/// A replica serving with `threads` threads (`serve --threads`).
+fn replica(dir: &Path, upstream: &str, state_url: &str, threads: &str) -> Replica {
     std::fs::create_dir_all(dir).unwrap();
     let port = cluster::free_port();
     let api_port = cluster::free_port();
@@ -89,7 +90,7 @@ approvers = ["dba"]
     )
     .unwrap();
     let mut child = gatekit()
-        .args(["serve", "--config"])
+        .args(["serve", "--threads", threads, "--config"])
         .arg(&config)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -189,8 +190,10 @@ fn replicas_share_approvals_and_sessions_through_postgres() {
         pg.addr()
     );
     let dir = tempfile::tempdir().unwrap();
-    let a = replica(&dir.path().join("a"), &pg.addr(), &state_url);
-    let b = replica(&dir.path().join("b"), &pg.addr(), &state_url);
+    // One replica runs everything on one thread, the other on a pool: approvals, holds and
+    // kills must work on both runtimes.
+    let a = replica(&dir.path().join("a"), &pg.addr(), &state_url, "1");
+    let b = replica(&dir.path().join("b"), &pg.addr(), &state_url, "2");
     let alice = token(&a.config, "alice", &["dev"]);
     let bob = token(&b.config, "bob", &["dba", "security"]);
 
