@@ -22,41 +22,41 @@ pub fn slack_text(notice: &Notice, api: Option<&str>) -> String {
         Notice::ApprovalPending(a) | Notice::ApprovalDecided(a) => {
             let pending = matches!(notice, Notice::ApprovalPending(_));
             if pending {
-                let _ = writeln!(t, ":hourglass: *Approval needed* `{}`", esc(&a.id));
+                let _ = writeln!(t, ":hourglass: *Approval needed* `{}`", field(&a.id));
             } else {
-                let _ = write!(t, "*Approval {}* `{}`", esc(&a.status), esc(&a.id));
+                let _ = write!(t, "*Approval {}* `{}`", field(&a.status), field(&a.id));
                 if let Some(d) = &a.decider {
-                    let _ = write!(t, " by *{}*", esc(d));
+                    let _ = write!(t, " by *{}*", field(d));
                 }
                 if let Some(r) = &a.reason {
-                    let _ = write!(t, ": {}", esc(r));
+                    let _ = write!(t, ": {}", field(r));
                 }
                 t.push('\n');
             }
             let _ = write!(
                 t,
                 "*{}* on *{}* ({})",
-                esc(&a.requester),
-                esc(&a.target),
-                esc(&a.protocol)
+                field(&a.requester),
+                field(&a.target),
+                field(&a.protocol)
             );
             if let Some(rule) = &a.rule {
-                let _ = write!(t, ", rule `{}`", esc(rule));
+                let _ = write!(t, ", rule `{}`", field(rule));
             }
             let _ = write!(t, "\n```{}```\n", esc(&code(&a.command)));
-            let _ = write!(t, "classes: {}", esc(&a.classes.join(", ")));
+            let _ = write!(t, "classes: {}", field(&a.classes.join(", ")));
             if !a.approvers.is_empty() {
-                let _ = write!(t, " · approvers: {}", esc(&a.approvers.join(", ")));
+                let _ = write!(t, " · approvers: {}", field(&a.approvers.join(", ")));
             }
             if let Some(e) = &a.expires_at {
-                let _ = write!(t, " · expires {}", esc(e));
+                let _ = write!(t, " · expires {}", field(e));
             }
             if pending {
                 let _ = write!(
                     t,
                     "\nApprove: `gatekit approvals approve {id} --api {api}`\nDeny: `gatekit approvals deny {id} --api {api} --reason \"...\"`",
-                    id = esc(&a.id),
-                    api = esc(api),
+                    id = field(&a.id),
+                    api = field(api),
                 );
             }
         }
@@ -64,27 +64,27 @@ pub fn slack_text(notice: &Notice, api: Option<&str>) -> String {
             let _ = write!(
                 t,
                 ":warning: *Anomaly* `{}`: {}",
-                esc(&a.kind),
-                esc(&a.detail)
+                field(&a.kind),
+                field(&a.detail)
             );
             if let Some(u) = &a.user {
-                let _ = write!(t, "\nuser: *{}*", esc(u));
+                let _ = write!(t, "\nuser: *{}*", field(u));
             }
             if let Some(target) = &a.target {
-                let _ = write!(t, " · target: *{}*", esc(target));
+                let _ = write!(t, " · target: *{}*", field(target));
             }
             if let Some(s) = &a.session {
-                let _ = write!(t, " · session `{}`", esc(s));
+                let _ = write!(t, " · session `{}`", field(s));
             }
         }
         Notice::SessionKilled(s) => {
             let _ = write!(
                 t,
                 ":no_entry: *Session terminated* `{}` of *{}* on *{}* by *{}*",
-                esc(&s.session),
-                esc(&s.user),
-                esc(&s.target),
-                esc(&s.by)
+                field(&s.session),
+                field(&s.user),
+                field(&s.target),
+                field(&s.by)
             );
         }
     }
@@ -103,6 +103,12 @@ fn esc(s: &str) -> String {
         }
     }
     out
+}
+
+/// A field outside the code block: escaped, and with backticks swapped for a look-alike
+/// (U+02CB) so a user name or reason cannot open or close code spans and blocks.
+fn field(s: &str) -> String {
+    esc(s).replace('`', "\u{2cb}")
 }
 
 /// Command text for a code block: cut to [`SLACK_COMMAND_CHARS`], and with backtick runs

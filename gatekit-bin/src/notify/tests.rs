@@ -246,6 +246,24 @@ fn code_blocks_cannot_be_closed_by_the_command() {
 }
 
 #[test]
+fn fields_outside_the_block_cannot_open_code() {
+    let mut a = pending();
+    a.requester = "```mallory`".into();
+    a.target = "`db`".into();
+    let plain = slack_text(&Notice::ApprovalPending(pending()), None);
+    let text = slack_text(&Notice::ApprovalPending(a), None);
+    assert_eq!(
+        text.matches('`').count(),
+        plain.matches('`').count(),
+        "{text}"
+    );
+    assert!(
+        text.contains("\u{2cb}\u{2cb}\u{2cb}mallory\u{2cb}"),
+        "{text}"
+    );
+}
+
+#[test]
 fn approval_notices_redact_passwords() {
     use gatekit_core::approval::{Approval, NewApproval};
     use gatekit_core::policy::{Decision, Verdict};
