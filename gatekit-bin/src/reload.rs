@@ -20,7 +20,7 @@ use std::time::Duration;
 use anyhow::Context;
 use gatekit_core::Protocol;
 use gatekit_core::audit::{AuditEvent, ConfigReloadEvent};
-use gatekit_pg::{PgGateway, PgGatewayConfig};
+use gatekit_pg::{PgGateway, PgGatewayConfig, Workers};
 use sha2::Digest;
 
 use crate::config::Config;
@@ -44,6 +44,8 @@ struct Running {
 pub struct PgListeners {
     shared: Arc<Shared>,
     recordings: Option<Arc<Recordings>>,
+    /// Where connections run; `None`: as tasks of the runtime that runs the listener.
+    workers: Option<Workers>,
     running: HashMap<String, Running>,
 }
 
@@ -63,8 +65,15 @@ impl PgListeners {
         PgListeners {
             shared,
             recordings: None,
+            workers: None,
             running: HashMap::new(),
         }
+    }
+
+    /// Connections of every listener started from now on run on `workers`.
+    pub fn with_workers(mut self, workers: Option<Workers>) -> Self {
+        self.workers = workers;
+        self
     }
 
     /// Sessions of every listener started from now on are recorded into `recordings`.
@@ -136,7 +145,10 @@ impl PgListeners {
                 gate = gate.with_recordings(Arc::clone(r));
             }
             match PgGateway::bind(t.config.clone(), gate).await {
-                Ok(g) => break g,
+                Ok(g) => match &self.workers {
+                    Some(w) => break g.with_workers(w.clone()),
+                    None => break g,
+                },
                 Err(e) if tokio::time::Instant::now() < deadline => {
                     tracing::debug!(error = %e, "address busy; retrying");
                     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -17,6 +17,7 @@ use crate::catalog::Catalog;
 use crate::error::PgGatewayError;
 use crate::gate::Gate;
 use crate::tls;
+use crate::workers::Workers;
 
 /// Everything a PostgreSQL gateway listener needs.
 #[derive(Clone, Debug)]
@@ -72,6 +73,7 @@ pub(crate) struct Inner<G> {
 pub struct PgGateway<G> {
     inner: Arc<Inner<G>>,
     listener: TcpListener,
+    workers: Option<Workers>,
 }
 
 impl<G> std::fmt::Debug for PgGateway<G> {
@@ -80,6 +82,7 @@ impl<G> std::fmt::Debug for PgGateway<G> {
             .field("target", &self.inner.config.target)
             .field("listen", &self.listener.local_addr().ok())
             .field("upstream", &self.inner.upstream)
+            .field("workers", &self.workers)
             .finish()
     }
 }
@@ -130,7 +133,15 @@ impl<G: Gate> PgGateway<G> {
         Ok(PgGateway {
             inner: Arc::new(inner),
             listener,
+            workers: None,
         })
+    }
+
+    /// Runs accepted connections on `workers` instead of as tasks of the runtime that
+    /// runs the listener: each connection then stays on one thread until it ends.
+    pub fn with_workers(mut self, workers: Workers) -> Self {
+        self.workers = Some(workers);
+        self
     }
 
     /// The address the listener is bound to.
@@ -143,8 +154,9 @@ impl<G: Gate> PgGateway<G> {
         self.inner.cancels.len()
     }
 
-    /// Accepts clients until `shutdown` completes, each on its own task. Connections
-    /// already accepted run on to their end.
+    /// Accepts clients until `shutdown` completes, each on its own task (on the
+    /// [workers](Self::with_workers), if any). Connections already accepted run on to
+    /// their end.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tracing::info!(
             target = %self.inner.config.target,
@@ -157,10 +169,7 @@ impl<G: Gate> PgGateway<G> {
             tokio::select! {
                 () = &mut shutdown => return,
                 accepted = self.listener.accept() => match accepted {
-                    Ok((tcp, peer)) => {
-                        let inner = Arc::clone(&self.inner);
-                        tokio::spawn(crate::driver::drive(inner, tcp, peer));
-                    }
+                    Ok((tcp, peer)) => self.dispatch(tcp, peer),
                     Err(e) => {
                         // Out of file descriptors and the like: back off instead of spinning.
                         tracing::warn!(error = %e, "accept failed");
@@ -169,5 +178,28 @@ impl<G: Gate> PgGateway<G> {
                 },
             }
         }
+    }
+
+    /// Starts the connection's driver: here, or on a worker, whose runtime then owns the
+    /// socket (a socket stays with the runtime that registered it).
+    fn dispatch(&self, tcp: tokio::net::TcpStream, peer: SocketAddr) {
+        let inner = Arc::clone(&self.inner);
+        let Some(workers) = &self.workers else {
+            tokio::spawn(crate::driver::drive(inner, tcp, peer));
+            return;
+        };
+        let tcp = match tcp.into_std() {
+            Ok(tcp) => tcp,
+            Err(e) => {
+                tracing::warn!(error = %e, %peer, "cannot hand a connection to a worker");
+                return;
+            }
+        };
+        workers.spawn(move || async move {
+            match tokio::net::TcpStream::from_std(tcp) {
+                Ok(tcp) => crate::driver::drive(inner, tcp, peer).await,
+                Err(e) => tracing::warn!(error = %e, %peer, "cannot register a connection"),
+            }
+        });
     }
 }

@@ -59,6 +59,7 @@ mod error;
 mod gate;
 mod gateway;
 pub mod tls;
+pub mod workers;
 
 pub use error::PgGatewayError;
 pub use gate::{
@@ -66,3 +67,4 @@ pub use gate::{
     StatementRequest,
 };
 pub use gateway::{PgGateway, PgGatewayConfig};
+pub use workers::Workers;

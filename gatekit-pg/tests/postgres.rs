@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use gatekit_core::pg::UpstreamTls;
 use gatekit_core::pg::codec::{BackendMessage, Frame, Limits, ProtocolVersion, encode};
+use gatekit_pg::Workers;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -267,11 +268,20 @@ async fn each_upstream_account_and_tls_mode(cluster: &Cluster) {
 }
 
 async fn cancel_reaches_the_backend(cluster: &Cluster) {
-    for upstream_tls in [UpstreamTls::Disable, UpstreamTls::Require] {
+    // On connection workers the cancel request's connection lands on another worker than
+    // the query's (the least loaded), so the cancel key must be found across workers.
+    let workers = Workers::start(2).unwrap();
+    let cases = [
+        (UpstreamTls::Disable, None),
+        (UpstreamTls::Require, None),
+        (UpstreamTls::Disable, Some(workers.clone())),
+    ];
+    for (upstream_tls, on_workers) in cases {
         let gw = gateway(
             &cluster.addr(),
             GwOptions {
                 upstream_tls,
+                workers: on_workers.clone(),
                 ..plaintext()
             },
         )
@@ -290,15 +300,21 @@ async fn cancel_reaches_the_backend(cluster: &Cluster) {
         let started = Instant::now();
         let sleeper = tokio::spawn(async move { client.simple_query("SELECT pg_sleep(10)").await });
         tokio::time::sleep(Duration::from_millis(500)).await;
+        if let Some(w) = &on_workers {
+            assert_eq!(w.live(), 1, "the session runs on a worker");
+        }
         token.cancel_query(tokio_postgres::NoTls).await.unwrap();
         let err = sleeper.await.unwrap().unwrap_err();
         assert_eq!(
             err.code(),
             Some(&tokio_postgres::error::SqlState::QUERY_CANCELED),
-            "{upstream_tls:?}: {err}"
+            "{upstream_tls:?}, workers {}: {err}",
+            on_workers.is_some()
         );
         assert!(started.elapsed() < Duration::from_secs(5));
     }
+    workers.shutdown();
+    assert_eq!(workers.live(), 0);
 }
 
 /// Runs `pgbench -S -M extended` for 3 s against a port; returns its tps.

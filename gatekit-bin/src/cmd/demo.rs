@@ -128,6 +128,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
             &config_path,
             &resources,
             keys,
+            None,
             |bound| match bound.first() {
                 Some(gateway) if json => println!("{}", info.json(*gateway)),
                 Some(gateway) => print!("{}", info.guide(*gateway, args.keep)),

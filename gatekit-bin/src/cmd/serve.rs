@@ -13,7 +13,7 @@ use gatekit_core::audit::{AuditEvent, ChainKey, ConfigReloadEvent};
 use std::sync::Arc;
 
 use gatekit_core::pg::{Password, SessionConfig, UpstreamTls};
-use gatekit_pg::PgGatewayConfig;
+use gatekit_pg::{PgGatewayConfig, Workers};
 
 use crate::audit_log::{AuditLog, AuditLogConfig};
 use crate::config::resolve::{ServeResources, TargetResources};
@@ -32,10 +32,11 @@ use crate::swap::{FileWatch, Swap};
 Every credential and file the config names is resolved at start; any failure stops the start,
 naming the key. SIGINT or SIGTERM drains sessions and closes the audit trail.
 
-`--threads 1` runs every connection on one thread, as pgbouncer does: no work stealing and no
-wake-ups between threads, so each statement costs less CPU. It suits a small machine the
-gateway shares with the database or the clients; on a dedicated machine the default, one
-thread per CPU, has more headroom.
+Connections run on `--threads` threads (default: one per CPU). Each connection stays on the
+thread that took it until it ends, as with pgbouncer's so_reuseport processes: no work
+stealing and no wake-ups between threads. Listeners, the API and background work share one
+more thread. `--threads 1` suits a small machine the gateway shares with the database or
+the clients.
 
 Example:
   SHOP_DB_PASSWORD=... gatekit serve --config /etc/gatekit/gatekit.toml
@@ -44,7 +45,7 @@ pub struct ServeArgs {
     /// The configuration file.
     #[arg(long, short)]
     pub config: PathBuf,
-    /// Threads that serve connections (default: one per CPU).
+    /// Threads that serve connections, each keeping its own (default: one per CPU).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
 }
@@ -56,40 +57,46 @@ const LISTENERS: &[Protocol] = &[Protocol::Postgres];
 pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.config)?;
     let resources = config.resolve_for_serve()?;
-    let rt = runtime(args.threads)?;
-    rt.block_on(async {
+    let threads = args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        usize::from,
+    );
+    let workers = Workers::start(threads).context("starting the connection threads")?;
+    // Listeners, the API and the background work share this thread; connections run on
+    // the workers.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let result = rt.block_on(async {
         let shutdown = shutdown_signal();
         let keys = crate::identity::key_source(&config).await?;
-        serve(&config, &args.config, &resources, keys, |_| {}, shutdown).await?;
+        serve(
+            &config,
+            &args.config,
+            &resources,
+            keys,
+            Some(workers.clone()),
+            |_| {},
+            shutdown,
+        )
+        .await?;
         Ok(ExitCode::SUCCESS)
-    })
-}
-
-/// The runtime for `--threads`: one thread runs everything on the calling thread (the
-/// blocking pool stays for file and SQLite work); more get a work-stealing pool of that size.
-fn runtime(threads: Option<u16>) -> std::io::Result<tokio::runtime::Runtime> {
-    match threads {
-        Some(1) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-        Some(n) => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(usize::from(n))
-            .enable_all()
-            .build(),
-        None => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build(),
-    }
+    });
+    drop(rt);
+    workers.shutdown();
+    result
 }
 
 /// Runs every listener of a loaded config (read from `path`) with its resolved resources
 /// and token keys until `shutdown` completes, then drains sessions and closes the audit
-/// trail. `ready` gets the bound listener addresses once every listener is bound.
+/// trail. Connections run on `workers`, or as tasks of the calling runtime without. `ready`
+/// gets the bound listener addresses once every listener is bound.
 pub async fn serve(
     config: &Config,
     path: &Path,
     resources: &ServeResources,
     keys: JwksSource,
+    workers: Option<Workers>,
     ready: impl FnOnce(&[SocketAddr]),
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
@@ -207,8 +214,9 @@ pub async fn serve(
         }
         None => None,
     };
-    let mut listeners =
-        PgListeners::new(Arc::clone(&shared)).with_recordings(Arc::clone(&recordings));
+    let mut listeners = PgListeners::new(Arc::clone(&shared))
+        .with_recordings(Arc::clone(&recordings))
+        .with_workers(workers);
     listeners.apply(targets).await?;
     listeners_ready.store(true, std::sync::atomic::Ordering::Release);
     {

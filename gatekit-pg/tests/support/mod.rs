@@ -12,7 +12,7 @@ use gatekit_core::mask::Masker;
 use gatekit_core::pg::{LoginRefusal, Password, SessionConfig, UpstreamTls};
 use gatekit_pg::{
     Decision, Gate, LoginAttempt, PgGateway, PgGatewayConfig, SessionEnd, SessionInfo,
-    StatementRequest,
+    StatementRequest, Workers,
 };
 
 pub const ALICE_TOKEN: &str = "eyJhbGciOiJub25lIn0.alice.test";
@@ -189,6 +189,8 @@ pub struct GwOptions {
     pub client_pem: Option<(String, String)>,
     /// The masking profile of non-`dba` sessions.
     pub mask: Option<Arc<Masker>>,
+    /// Connection workers to run the connections on, instead of the test's runtime.
+    pub workers: Option<Workers>,
 }
 
 impl Default for GwOptions {
@@ -203,6 +205,7 @@ impl Default for GwOptions {
             roles: true,
             client_pem: None,
             mask: None,
+            workers: None,
         }
     }
 }
@@ -237,7 +240,10 @@ pub async fn gateway(upstream: &str, o: GwOptions) -> Gw {
         mask: o.mask,
         ..TestGate::default()
     });
-    let gw = PgGateway::bind(c, Arc::clone(&gate)).await.unwrap();
+    let mut gw = PgGateway::bind(c, Arc::clone(&gate)).await.unwrap();
+    if let Some(w) = o.workers {
+        gw = gw.with_workers(w);
+    }
     let port = gw.local_addr().unwrap().port();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(gw.run(async {
