@@ -135,8 +135,8 @@ impl Workers {
         });
     }
 
-    /// Stops the workers and waits for their threads; connections still open are dropped.
-    /// Call it outside any async context (it blocks). Later calls do nothing.
+    /// Stops the workers and blocks until their threads have ended; connections still open
+    /// are dropped, and later ones are closed unserved. Later calls do nothing.
     pub fn shutdown(&self) {
         self.shared.closed.store(true, Ordering::Release);
         let running = std::mem::take(
