@@ -5,8 +5,11 @@ Starts a throwaway PostgreSQL 15, pgbouncer (session mode, plaintext to clients,
 the server) and `gatekit serve` (the example policy, a masking profile on for the bench
 user's group, plaintext on loopback via `allow_plaintext_auth`, and TLS for the TLS runs),
 then runs `pgbench -S` in extended and simple mode at 1, 8 and 32 clients against each,
-alternating targets round by round. Afterwards it opens idle client connections through
-gatekit and through pgbouncer and reports resident memory per connection.
+alternating targets round by round. For the proxies it also reports their own CPU time
+(user + system, from /proc) per transaction: on a machine where the proxy, PostgreSQL and
+pgbench share the cores, that number moves far less between runs than TPS does. Afterwards
+it opens idle client connections through gatekit and through pgbouncer and reports
+resident memory per connection.
 
 Everything listens on 127.0.0.1 only. Every process and the temp dir are removed on exit,
 also on Ctrl-C and SIGTERM. Python 3 standard library only; run as root (the servers run as
@@ -59,6 +62,14 @@ def wait_port(port, proc, what, timeout=30.0):
         except OSError:
             time.sleep(0.1)
     raise SystemExit(f"{what} is not listening on 127.0.0.1:{port} after {timeout:.0f}s")
+
+
+def cpu_ticks(pid):
+    """User + system CPU of a process so far, in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        # Fields after the command name (which may hold spaces) start at its closing paren.
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
 
 
 def rss_kib(pid):
@@ -317,8 +328,16 @@ exempt_groups = ["dba"]
             "gatekit-tls": (self.gatekit_port, self.token, "require"),
         }[target]
 
+    def proxy_pid(self, target):
+        """The process whose CPU a target's transactions cost beyond PostgreSQL's."""
+        name = {"pgbouncer": "pgbouncer", "gatekit": "gatekit", "gatekit-tls": "gatekit"}.get(target)
+        return self.procs[name].pid if name else None
+
     def pgbench(self, target, mode, clients, seconds):
+        """(tps, latency in us, proxy CPU in us per transaction or None)."""
         port, password, sslmode = self.endpoint(target)
+        pid = self.proxy_pid(target)
+        ticks = cpu_ticks(pid) if pid else None
         env = dict(os.environ, PGPASSWORD=password, PGSSLMODE=sslmode)
         argv = [str(self.bindir / "pgbench"), "-n", "-S", "-M", mode, "-c", str(clients),
                 "-j", str(min(clients, self.args.threads)), "-T", str(seconds),
@@ -326,15 +345,21 @@ exempt_groups = ["dba"]
         r = subprocess.run(argv, cwd=self.work, env=env, text=True, capture_output=True)
         if r.returncode != 0:
             raise SystemExit(f"pgbench against {target} failed:\n{r.stdout}\n{r.stderr}")
-        tps = lat = None
+        used = cpu_ticks(pid) - ticks if pid else None
+        tps = lat = txns = None
         for line in r.stdout.splitlines():
             if line.startswith("tps = "):
                 tps = float(line.split()[2])
             elif line.startswith("latency average = "):
                 lat = float(line.split()[3])
-        if tps is None or lat is None:
+            elif line.startswith("number of transactions actually processed: "):
+                txns = int(line.split(":")[1].split("/")[0])
+        if tps is None or lat is None or not txns:
             raise SystemExit(f"cannot read pgbench output:\n{r.stdout}")
-        return tps, lat * 1000.0
+        cpu_us = None
+        if used is not None:
+            cpu_us = used * 1e6 / os.sysconf("SC_CLK_TCK") / txns
+        return tps, lat * 1000.0, cpu_us
 
     def run_matrix(self):
         a = self.args
@@ -345,11 +370,13 @@ exempt_groups = ["dba"]
             for mode in a.modes:
                 for clients in a.clients:
                     for target in TARGETS:
-                        tps, lat_us = self.pgbench(target, mode, clients, a.seconds)
+                        tps, lat_us, cpu_us = self.pgbench(target, mode, clients, a.seconds)
                         runs.append({"round": rnd, "mode": mode, "clients": clients,
-                                     "target": target, "tps": tps, "latency_us": lat_us})
+                                     "target": target, "tps": tps, "latency_us": lat_us,
+                                     "proxy_cpu_us_per_txn": cpu_us})
+                        cpu = f" {cpu_us:6.1f} us CPU/txn" if cpu_us is not None else ""
                         log(f"round {rnd} {mode:8} c={clients:<3} {target:11} "
-                            f"{tps:10.0f} tps {lat_us:8.1f} us")
+                            f"{tps:10.0f} tps {lat_us:8.1f} us{cpu}")
         return runs
 
     def idle(self, target, pid):
@@ -456,10 +483,13 @@ def summarize(runs, idle, args):
             med = {}
             for t in TARGETS:
                 rs = cells.get((mode, clients, t), [])
+                cpu = [r["proxy_cpu_us_per_txn"] for r in rs
+                       if r.get("proxy_cpu_us_per_txn") is not None]
                 med[t] = (statistics.median(r["tps"] for r in rs),
-                          statistics.median(r["latency_us"] for r in rs))
+                          statistics.median(r["latency_us"] for r in rs),
+                          statistics.median(cpu) if cpu else None)
             for t in TARGETS:
-                tps, lat = med[t]
+                tps, lat, cpu = med[t]
                 table.append({
                     "mode": mode, "clients": clients, "target": t,
                     "tps_median": round(tps, 1),
@@ -467,6 +497,7 @@ def summarize(runs, idle, args):
                     "vs_pgbouncer": round(tps / med["pgbouncer"][0], 3),
                     "latency_us_median": round(lat, 1),
                     "added_latency_us": round(lat - med["direct"][1], 1),
+                    "proxy_cpu_us_per_txn": round(cpu, 1) if cpu is not None else None,
                 })
     return {
         "settings": {"rounds": args.rounds, "seconds": args.seconds, "clients": args.clients,
@@ -479,17 +510,23 @@ def summarize(runs, idle, args):
     }
 
 
+def fmt_cpu(us):
+    """A proxy's CPU per transaction for the report; `-` for direct."""
+    return "-" if us is None else f"{us:.1f}"
+
+
 def print_report(summary):
     print()
     s = summary["settings"]
     print(f"pgbench -S, median of {s['rounds']} alternated rounds of {s['seconds']}s "
           f"({s['cpus']} CPUs; gatekit serve threads: {s['gatekit_threads']})")
     print(f"{'mode':9} {'clients':>7} {'target':12} {'TPS':>10} {'/direct':>8} {'/bouncer':>9} "
-          f"{'lat us':>8} {'+us':>7}")
+          f"{'lat us':>8} {'+us':>7} {'CPU us/txn':>11}")
     for row in summary["table"]:
         print(f"{row['mode']:9} {row['clients']:>7} {row['target']:12} {row['tps_median']:>10.0f} "
               f"{row['vs_direct']:>8.3f} {row['vs_pgbouncer']:>9.3f} "
-              f"{row['latency_us_median']:>8.1f} {row['added_latency_us']:>7.1f}")
+              f"{row['latency_us_median']:>8.1f} {row['added_latency_us']:>7.1f} "
+              f"{fmt_cpu(row['proxy_cpu_us_per_txn']):>11}")
     print()
     by = {(r["mode"], r["clients"], r["target"]): r for r in summary["table"]}
     for mode in summary["settings"]["modes"]:
