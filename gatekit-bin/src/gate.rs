@@ -321,8 +321,9 @@ impl Gate for TargetGate {
             duration_us: Some(started.elapsed().as_micros() as u64),
             error: None,
         });
-        // The record is written (and, with `sync = "always"`, on disk) before the statement
-        // goes on; a trail that cannot be written refuses every statement.
+        // The record is chained into the trail before the statement goes on (with
+        // `sync = "always"`: on disk; with `interval`: written within 10 ms); a trail that
+        // cannot be written refuses every statement.
         if let Err(e) = self.shared.audit.append(record).await {
             tracing::error!(error = %e, "audit trail unwritable: refusing statements");
             counters.denied.fetch_add(1, Ordering::Relaxed);

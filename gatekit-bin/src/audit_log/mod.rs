@@ -8,16 +8,17 @@
 //!
 //! - `always`: after the record's fsync. Records that arrive while an fsync runs are written
 //!   and fsynced together, so concurrent sessions share fsyncs (group commit).
-//! - `interval`: once written, which the appending thread does itself (one `write` under
-//!   the writer's lock, no hand-off); the writer thread fsyncs at least every
-//!   `sync_interval` (50 ms), so a machine crash loses at most that window. That fsync and
-//!   the checkpoint after it run without the lock, so appends never wait for the disk.
+//! - `interval`: once chained, which the appending thread does itself under the writer's
+//!   lock (no hand-off, no system call). Records are written in batches, one `write` each:
+//!   by whichever thread finds 64 KiB waiting, else by the writer thread at most 10 ms
+//!   after the first of them was chained. The writer thread fsyncs each record within
+//!   `sync_interval` (50 ms) of its chaining. So a crash of the process loses at most
+//!   10 ms of records, a crash of the machine at most 50 ms. That fsync and the checkpoint
+//!   after it run without the lock, so appends never wait for the disk. A statement can
+//!   thus run before its `command` record is written; use `always` when it must not.
 //!
 //! Records after the fact ([`AuditLog::append_detached`]: a command's result) never make
-//! the caller wait. In `interval` mode they are chained at once but written in front of the
-//! next record, or with the next fsync, so a busy session pays one `write` per command, not
-//! two, and wakes no thread; a process crash can lose at most `sync_interval` of results,
-//! never a decision.
+//! the caller wait; in `interval` mode they are appended like any record.
 //!
 //! After each fsync the head (newest seq and hash) is stored by a [`HeadStore`] — by default
 //! `audit.head` beside the trail — so a cut-off or rewritten tail is detected. When a write,
@@ -221,8 +222,8 @@ impl AuditLog {
         })
     }
 
-    /// Wakes the writer thread to schedule an fsync, when an append on the caller's thread
-    /// found it idle.
+    /// Wakes the writer thread to schedule a write or fsync, when an append on the caller's
+    /// thread started a batch.
     fn wake_if(&self, wake: bool) -> Result<(), AuditError> {
         if wake {
             self.shared
@@ -234,14 +235,15 @@ impl AuditLog {
     }
 
     /// Appends a record, stamped with the current time; returns once it is durable per the
-    /// sync mode. An error means the record was not written: refuse the command.
+    /// sync mode (`interval`: chained, to be written within 10 ms and fsynced within the
+    /// sync interval). An error means the record was refused: refuse the command.
     pub async fn append(&self, event: AuditEvent) -> Result<(), AuditError> {
-        // Serialized here, so the writer's lock covers only stamping, hashing and writing.
+        // Serialized here, so the writer's lock covers only stamping, hashing and copying.
         let event = PreparedEvent::new(&event);
         if self.shared.sync == SyncMode::Interval {
-            // A write to the page cache, under the writer's lock; the fsync stays with the
-            // writer thread, which is woken only when the file turns dirty.
-            let wake = writer::lock(&self.shared.writer).append_one(&event)?;
+            // Chained under the writer's lock and written with its batch; the writer thread
+            // is woken only when a batch starts.
+            let wake = writer::lock(&self.shared.writer).append_deferred(&event)?;
             return self.wake_if(wake);
         }
         let permit = self
@@ -264,8 +266,7 @@ impl AuditLog {
     }
 
     /// Appends a record after the fact (a command's result) without waiting for the disk:
-    /// in `interval` mode it is chained at once on the caller's thread but written in front
-    /// of the next record, or with the next fsync, so it costs no write of its own; in
+    /// in `interval` mode exactly like [`AuditLog::append`]; in
     /// `always` mode it is handed to the writer thread, which
     /// fsyncs it with the next group, and the caller does not wait. When the writer's queue
     /// is full (`max_pending` records) the record is dropped rather than waited for, and

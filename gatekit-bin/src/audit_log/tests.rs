@@ -71,22 +71,56 @@ fn line_count(path: &Path) -> usize {
         .count()
 }
 
+/// Waits (up to 5 s) until `path` holds `lines` lines.
+async fn wait_for_lines(path: &Path, lines: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while fs::read(path).map_or(0, |b| b.iter().filter(|b| **b == b'\n').count()) < lines {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{lines} lines not written"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn interval_mode_writes_at_once_and_fsyncs_soon_after() {
+async fn interval_mode_writes_in_batches_and_fsyncs_soon_after() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("audit");
     let log = AuditLog::open(config(&dir, SyncMode::Interval)).unwrap();
     for i in 0..20 {
         log.append(event(i)).await.unwrap();
     }
-    // Written at once: readable before any fsync or checkpoint is asked for.
-    assert_eq!(line_count(&dir.join(TRAIL_FILE)), 20);
+    // Written together, without a flush.
+    wait_for_lines(&dir.join(TRAIL_FILE), 20).await;
     // Fsynced and checkpointed within the interval, without a flush.
     wait_for_checkpoint(&dir, 20).await;
     let stats = log.stats();
     assert_eq!(stats.records, 20);
+    assert!(stats.batches < 20, "{stats:?}");
     assert!(stats.fsyncs >= 1 && stats.fsyncs < 20, "{stats:?}");
     assert_eq!(verified(&dir, None).seq, 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interval_mode_writes_long_before_the_fsync_is_due() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = config(tmp.path(), SyncMode::Interval);
+    c.sync_interval = std::time::Duration::from_secs(3600);
+    let log = AuditLog::open(c).unwrap();
+    log.append(event(0)).await.unwrap();
+    log.append_detached(result(1)).unwrap();
+    // In the page cache within 10 ms (a process crash loses no more), though the fsync
+    // is an hour away.
+    wait_for_lines(&tmp.path().join(TRAIL_FILE), 2).await;
+    let stats = log.stats();
+    assert_eq!((stats.records, stats.fsyncs), (2, 0), "{stats:?}");
+    // A later batch is written on its own schedule too.
+    log.append(event(1)).await.unwrap();
+    wait_for_lines(&tmp.path().join(TRAIL_FILE), 3).await;
+    assert_eq!(log.stats().fsyncs, 0);
+    assert_eq!(log.close().await.unwrap().seq, 3);
+    assert_eq!(verified(tmp.path(), None).seq, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,11 +139,12 @@ async fn interval_mode_concurrent_sessions_keep_one_chain_and_a_closed_trail_ref
     for s in sessions {
         s.await.unwrap();
     }
-    // Each append wrote its own record, on its own thread.
-    let stats = log.stats();
-    assert_eq!((stats.records, stats.batches), (320, 320), "{stats:?}");
-    // Idle after a fsync, the writer is woken by the next record and fsyncs it too.
+    // Written in batches, far fewer than the records.
     log.flush().await.unwrap();
+    let stats = log.stats();
+    assert_eq!(stats.records, 320, "{stats:?}");
+    assert!(stats.batches < 320 / 4, "{stats:?}");
+    // Idle after a fsync, the writer is woken by the next record and fsyncs it too.
     log.append(event(1000)).await.unwrap();
     wait_for_checkpoint(tmp.path(), 321).await;
     let other = log.clone();
@@ -170,24 +205,24 @@ async fn detached_appends_keep_their_order_in_both_modes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn interval_mode_detached_results_ride_with_the_next_write_or_the_next_fsync() {
+async fn interval_mode_results_ride_with_their_batch() {
     let tmp = tempfile::tempdir().unwrap();
     let trail = tmp.path().join(TRAIL_FILE);
     let log = AuditLog::open(config(tmp.path(), SyncMode::Interval)).unwrap();
     log.append(event(0)).await.unwrap();
     log.append_detached(result(1)).unwrap();
-    // Chained but not written yet: the next record takes it along in the same write.
     log.append(event(1)).await.unwrap();
-    assert_eq!(line_count(&trail), 3);
-    assert_eq!(log.stats().batches, 2, "{:?}", log.stats());
+    // Chained at once, in order, and written without a flush.
+    wait_for_lines(&trail, 3).await;
     assert_eq!(log.stats().records, 3);
-    // Alone, a result is written with the next fsync, without a flush.
+    let text = fs::read_to_string(&trail).unwrap();
+    assert!(
+        text.lines().nth(1).unwrap().contains("command_result"),
+        "{text}"
+    );
+    // Alone, a result is written too, without a flush.
     log.append_detached(result(2)).unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while line_count(&trail) < 4 {
-        assert!(std::time::Instant::now() < deadline, "result not written");
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    wait_for_lines(&trail, 4).await;
     // Fsynced and checkpointed too, and a flush writes what waits at once.
     wait_for_checkpoint(tmp.path(), 4).await;
     log.append_detached(result(3)).unwrap();
@@ -532,6 +567,34 @@ async fn a_trail_replaced_underneath_stays_closed() {
     // Even with the path usable again, the records since the move are not on it: stay closed.
     fs::remove_file(&dir).unwrap();
     assert!(log.append(event(2)).await.is_err());
+    assert!(log.flush().await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interval_mode_a_trail_replaced_underneath_is_noticed_by_the_next_fsync() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("audit");
+    let mut c = config(&dir, SyncMode::Interval);
+    c.sync_interval = std::time::Duration::from_millis(20);
+    let log = AuditLog::open(c).unwrap();
+    log.append(event(0)).await.unwrap();
+    log.flush().await.unwrap();
+    fs::rename(&dir, tmp.path().join("moved")).unwrap();
+    fs::write(&dir, "a file where the directory was").unwrap();
+    // Records are chained at once; the next fsync finds the path changed, and from then on
+    // every record is refused.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let err = loop {
+        match log.append(event(1)).await {
+            Ok(()) => assert!(std::time::Instant::now() < deadline, "never refused"),
+            Err(e) => break e,
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    };
+    assert!(err.to_string().contains("removed, replaced"), "{err}");
+    fs::remove_file(&dir).unwrap();
+    assert!(log.append(event(2)).await.is_err());
+    assert!(log.append_detached(event(3)).is_err());
     assert!(log.flush().await.is_err());
 }
 

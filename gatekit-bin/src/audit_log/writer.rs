@@ -24,6 +24,10 @@ const MAX_BATCH: usize = 256;
 const BUF_KEEP: usize = 1 << 20;
 /// Deferred records are written at once when this many bytes wait.
 const DEFER_MAX: usize = 64 * 1024;
+/// Deferred records are written at most this long after the first of them was chained
+/// (sooner when [`DEFER_MAX`] bytes wait, never later than the sync interval): the most a
+/// crash of the process can lose.
+pub(super) const WRITE_WITHIN: Duration = Duration::from_millis(10);
 
 /// An error to hand every waiter of a batch, without wrapping a refusal twice.
 fn shared(e: AuditError) -> Arc<AuditError> {
@@ -150,6 +154,13 @@ pub(super) fn run(writer: SharedWriter, rx: Receiver<Request>) {
 /// the disk; the head is then checkpointed in the background. Anything unusual (a failed
 /// trail, a retry, no open file) takes the locked path.
 fn tick(writer: &SharedWriter) {
+    {
+        let mut w = lock(writer);
+        if !w.sync_due(Instant::now()) {
+            w.write_due();
+            return;
+        }
+    }
     let Some(pending) = lock(writer).prepare_sync() else {
         lock(writer).tick();
         return;
@@ -211,9 +222,22 @@ impl Writer {
         })
     }
 
+    /// When the writer thread must act next: write the deferred records [`WRITE_WITHIN`]
+    /// after the first of them, fsync `sync_interval` after the oldest record not yet on
+    /// disk (or retry a failed fsync then).
+    fn deadline(&self) -> Option<Instant> {
+        let write = self
+            .deferred_from
+            .map(|(_, since)| since + WRITE_WITHIN.min(self.interval));
+        match (write, self.sync_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// When the next periodic fsync (or retry of a failed one) is due: `sync_interval`
     /// after the oldest record not yet on disk, written or deferred.
-    fn deadline(&self) -> Option<Instant> {
+    fn sync_deadline(&self) -> Option<Instant> {
         let since = match (self.dirty_since, self.deferred_from) {
             (Some(a), Some((_, b))) => a.min(b),
             (Some(a), None) => a,
@@ -221,6 +245,28 @@ impl Writer {
             (None, None) => return None,
         };
         Some(since + self.interval)
+    }
+
+    /// Whether a tick at `now` must fsync (or take the locked path that retries and
+    /// refuses), rather than only write the deferred records.
+    fn sync_due(&self, now: Instant) -> bool {
+        self.lost.is_some()
+            || self.needs_sync
+            || self.checkpointer.failed()
+            || self.file.is_none()
+            || self.sync_deadline().is_some_and(|d| d <= now)
+    }
+
+    /// Writes the deferred records because their time is up; a failure is logged, and the
+    /// next append retries the trail and refuses records until it works.
+    fn write_due(&mut self) {
+        if self.deferred_from.is_none() {
+            return;
+        }
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = self.write_deferred() {
+            tracing::error!(error = %e, "audit trail: write failed; refusing records until it works");
+        }
     }
 
     /// Whether the writer thread has a deadline already (it need not be woken).
@@ -354,10 +400,10 @@ impl Writer {
         false
     }
 
-    /// Appends one record on the caller's thread (`interval` mode): written when this
-    /// returns. `Ok(true)` when the writer thread had nothing to fsync and must be woken to
-    /// fsync this within the interval.
-    pub(super) fn append_one(&mut self, event: &PreparedEvent) -> Result<bool, AuditError> {
+    /// Writes one record at once on the caller's thread (`interval` mode, a trail in
+    /// trouble): retries the trail and refuses the record until it works. `Ok(true)` when
+    /// the writer thread had nothing to fsync and must be woken to fsync this in time.
+    fn append_one(&mut self, event: &PreparedEvent) -> Result<bool, AuditError> {
         if self.closed {
             return Err(AuditError::Closed);
         }
@@ -371,11 +417,11 @@ impl Writer {
         Ok(!was_scheduled && self.scheduled())
     }
 
-    /// Encodes one record after the fact (a command's result, `interval` mode) into the
-    /// chain without writing it: it goes out in front of the next record written, or with
-    /// the next fsync, so it costs no write of its own. `Ok(true)` when the writer thread
-    /// must be woken to schedule that fsync (it was idle). A failing trail refuses it like
-    /// any record.
+    /// Encodes one record (`interval` mode) into the chain without writing it: it goes out
+    /// with its batch, when [`DEFER_MAX`] bytes wait or [`WRITE_WITHIN`] after the batch's
+    /// first record, or in front of a record written at once. `Ok(true)` when the writer
+    /// thread must be woken to schedule that write (the record starts a batch). A failing
+    /// trail refuses it like any record.
     pub(super) fn append_deferred(&mut self, event: &PreparedEvent) -> Result<bool, AuditError> {
         if self.closed {
             return Err(AuditError::Closed);
@@ -388,8 +434,9 @@ impl Writer {
         if self.needs_sync || self.checkpointer.failed() || self.file.is_none() {
             return self.append_one(event);
         }
-        let wake = !self.scheduled();
-        if self.deferred_from.is_none() {
+        // The first record of a batch: the writer thread must schedule its write.
+        let wake = self.deferred_from.is_none();
+        if wake {
             self.deferred_from = Some((self.encoder.head(), Instant::now()));
         }
         self.encoder
@@ -435,12 +482,16 @@ impl Writer {
     /// lost: the encoder is rewound to before the first of them.
     fn write_records(&mut self, events: &[PreparedEvent]) -> Result<(), AuditError> {
         self.buf.clear();
-        let (before, deferred) = match self.deferred_from.take() {
-            Some((head, _)) => {
+        let (before, deferred, chained) = match self.deferred_from.take() {
+            Some((head, since)) => {
                 self.buf.append(&mut self.deferred);
-                (head, std::mem::take(&mut self.deferred_records))
+                (
+                    head,
+                    std::mem::take(&mut self.deferred_records),
+                    Some(since),
+                )
             }
-            None => (self.encoder.head(), 0),
+            None => (self.encoder.head(), 0, None),
         };
         if self.deferred.capacity() > DEFER_MAX * 2 {
             self.deferred = Vec::new();
@@ -450,6 +501,10 @@ impl Writer {
             self.encoder.encode_prepared(now, event, &mut self.buf);
         }
         let result = self.write_batch(before);
+        // Their fsync is due `sync_interval` after they were chained, not written.
+        if let (Ok(()), Some(since), Some(dirty)) = (&result, chained, self.dirty_since) {
+            self.dirty_since = Some(dirty.min(since));
+        }
         if result.is_err() {
             self.encoder = ChainEncoder::resume(before, self.key.clone());
             if deferred > 0 {
@@ -525,6 +580,13 @@ impl Writer {
             path: self.path.clone(),
             detail,
         });
+        if self.deferred_from.take().is_some() {
+            tracing::error!(
+                records = std::mem::take(&mut self.deferred_records),
+                "audit trail: deferred records lost with the trail"
+            );
+            self.deferred.clear();
+        }
         self.lost = Some(lost.clone());
         AuditError::Unwritable(lost)
     }
