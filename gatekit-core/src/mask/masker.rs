@@ -308,9 +308,15 @@ impl Masker {
     /// Resolves a result column against the profile's column rules, once per result set.
     pub fn column(&self, column: &ColumnRef<'_>, kind: ValueKind) -> Column {
         Column {
-            whole: self.columns.matches(column),
+            whole: self.matches_column(column),
             kind,
         }
+    }
+
+    /// Whether a column rule of the profile matches `column` (its values are then masked
+    /// whole).
+    pub fn matches_column(&self, column: &ColumnRef<'_>) -> bool {
+        self.columns.matches(column)
     }
 
     /// Masks one result cell of `column`: the whole value if a column rule matched it, else

@@ -43,14 +43,15 @@ impl Stmt {
         }
     }
 
-    /// `sql` (lossily as text), with password literals redacted.
-    fn new(sql: &[u8], verdict: RecordedVerdict) -> Stmt {
-        Stmt {
-            sql: Some(sql_json(&redact_secrets(&text(sql)))),
-            verdict,
-        }
+    /// `sql` (lossily as text), with password literals redacted, as a JSON string.
+    fn json(sql: &[u8]) -> Arc<[u8]> {
+        sql_json(&redact_secrets(&text(sql)))
     }
 }
+
+/// Statements up to this long are remembered, so one sent again is not redacted and
+/// escaped again.
+const REMEMBER_SQL: usize = 4096;
 
 #[derive(Debug)]
 struct Prepared {
@@ -155,6 +156,9 @@ pub struct SqlRecorder {
     /// The last RowDescription's count and bytes, and its columns: a statement run again
     /// is described the same way.
     last_description: Option<(u16, Box<[u8]>, Cols)>,
+    /// The last statement's text as sent and as recorded (when short): an application
+    /// sends the same few statements again and again.
+    last_sql: Option<(Box<[u8]>, Arc<[u8]>)>,
 }
 
 /// Prepared statements or portals by name.
@@ -214,6 +218,7 @@ impl SqlRecorder {
             finished: false,
             scratch: Vec::new(),
             last_description: None,
+            last_sql: None,
         };
         r.write(&RecordEvent::Start(start));
         r
@@ -234,14 +239,33 @@ impl SqlRecorder {
         if self.decided.len() >= MAX_PENDING {
             self.decided.pop_front();
         }
-        self.decided.push_back(Stmt::new(sql, verdict));
+        let stmt = self.stmt(sql, verdict);
+        self.decided.push_back(stmt);
+    }
+
+    /// `sql` as recorded, from the last statement when it is the same text.
+    fn stmt(&mut self, sql: &[u8], verdict: RecordedVerdict) -> Stmt {
+        let json = match &self.last_sql {
+            Some((raw, json)) if **raw == *sql => Arc::clone(json),
+            _ => {
+                let json = Stmt::json(sql);
+                if sql.len() <= REMEMBER_SQL {
+                    self.last_sql = Some((sql.into(), Arc::clone(&json)));
+                }
+                json
+            }
+        };
+        Stmt {
+            sql: Some(json),
+            verdict,
+        }
     }
 
     /// The next decided statement, or (when nothing was decided) the text as sent.
     fn next_statement(&mut self, sent: &[u8]) -> Stmt {
         match self.decided.pop_front() {
             Some(s) => s,
-            None => Stmt::new(sent, RecordedVerdict::Allow),
+            None => self.stmt(sent, RecordedVerdict::Allow),
         }
     }
 

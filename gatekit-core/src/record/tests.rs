@@ -560,3 +560,44 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_statement_sent_again_is_recorded_again_with_its_own_verdict_and_redaction() {
+    let mut rec = recorder(RecordLimits::default());
+    let done = |rec: &mut SqlRecorder| {
+        let mut b = BytesMut::new();
+        complete(&mut b, "ALTER ROLE");
+        encode::ready_for_query(&mut b, b'I');
+        rec.to_client(t0(), &b);
+    };
+    let alter = "ALTER ROLE app PASSWORD 'hunter2'";
+    simple(&mut rec, t0(), alter);
+    done(&mut rec);
+    // The same text again, refused this time; then a different statement; then the first.
+    rec.decided(alter.as_bytes(), RecordedVerdict::Deny);
+    let mut q = BytesMut::new();
+    encode::query(&mut q, alter);
+    rec.to_server(t0(), &q);
+    done(&mut rec);
+    simple(&mut rec, t0(), "ALTER ROLE app PASSWORD 'other'");
+    done(&mut rec);
+    simple(&mut rec, t0(), alter);
+    done(&mut rec);
+    let cmds = commands(&mut rec);
+    let seen: Vec<(&str, RecordedVerdict)> =
+        cmds.iter().map(|c| (c.sql.as_str(), c.verdict)).collect();
+    let redacted = "ALTER ROLE app PASSWORD '***'";
+    assert_eq!(
+        seen,
+        [
+            (redacted, RecordedVerdict::Allow),
+            (redacted, RecordedVerdict::Deny),
+            (redacted, RecordedVerdict::Allow),
+            (redacted, RecordedVerdict::Allow),
+        ]
+    );
+    assert!(
+        cmds.iter()
+            .all(|c| !c.sql.contains("hunter2") && !c.sql.contains("other"))
+    );
+}

@@ -464,7 +464,12 @@ impl Session {
                 })
                 .collect(),
         };
-        let plan = Plan::new(&fields, &Formats::default(), masking.maskers());
+        let plan = Plan::new(
+            &fields,
+            &Formats::default(),
+            masking.maskers(),
+            &mut s.tracker.memo,
+        );
         s.tracker.copy_out = Some(CopyOut {
             plan: Arc::new(plan),
             header_left: awaiting.format.header(),

@@ -117,19 +117,75 @@ pub(super) struct Plan {
     pub rules: Box<[Column]>,
 }
 
+/// Whether each masker's column rules match a column, remembered per session for the
+/// columns seen lately: matching is glob work, and a session reads the same columns
+/// again and again. A hit needs the very same column (`Arc`) and maskers, both immutable,
+/// so it cannot go stale.
+#[derive(Debug, Default)]
+pub(super) struct ColumnMemo {
+    maskers: Vec<Arc<Masker>>,
+    columns: Vec<(Arc<QualifiedColumn>, Box<[bool]>)>,
+}
+
+/// Columns remembered per session, at most.
+const MEMO_COLUMNS: usize = 64;
+
+impl ColumnMemo {
+    /// Whether column rules of each of `maskers` match `column`.
+    fn whole(&mut self, maskers: &[Arc<Masker>], column: &Arc<QualifiedColumn>) -> &[bool] {
+        let same = self.maskers.len() == maskers.len()
+            && self
+                .maskers
+                .iter()
+                .zip(maskers)
+                .all(|(a, b)| Arc::ptr_eq(a, b));
+        if !same {
+            self.maskers = maskers.to_vec();
+            self.columns.clear();
+        }
+        let at = match self
+            .columns
+            .iter()
+            .position(|(c, _)| Arc::ptr_eq(c, column))
+        {
+            Some(at) => at,
+            None => {
+                if self.columns.len() >= MEMO_COLUMNS {
+                    self.columns.clear();
+                }
+                let r = column.column_ref();
+                let whole = maskers.iter().map(|m| m.matches_column(&r)).collect();
+                self.columns.push((Arc::clone(column), whole));
+                self.columns.len() - 1
+            }
+        };
+        self.columns.get(at).map_or(&[], |(_, w)| w)
+    }
+}
+
 impl Plan {
-    pub fn new(fields: &[Field], formats: &Formats, maskers: &[Arc<Masker>]) -> Plan {
+    pub fn new(
+        fields: &[Field],
+        formats: &Formats,
+        maskers: &[Arc<Masker>],
+        memo: &mut ColumnMemo,
+    ) -> Plan {
         let mut columns = Vec::with_capacity(fields.len());
         let mut rules = Vec::with_capacity(fields.len() * maskers.len());
         for (i, f) in fields.iter().enumerate() {
             let binary = formats.binary(i, f.format);
             let (kind, layout) = kind_of(f.type_oid, binary);
-            for m in maskers {
-                rules.push(match &f.lineage {
-                    Lineage::Expression => Column { whole: false, kind },
-                    Lineage::Known(q) => m.column(&q.column_ref(), kind),
-                    Lineage::Unknown => m.unidentified_column(kind),
-                });
+            match &f.lineage {
+                Lineage::Expression => {
+                    rules.extend(maskers.iter().map(|_| Column { whole: false, kind }));
+                }
+                Lineage::Known(q) => {
+                    let whole = memo.whole(maskers, q);
+                    rules.extend(whole.iter().map(|&whole| Column { whole, kind }));
+                }
+                Lineage::Unknown => {
+                    rules.extend(maskers.iter().map(|m| m.unidentified_column(kind)));
+                }
             }
             let label = match &f.lineage {
                 Lineage::Known(q) => Label::Known(Arc::clone(q)),
@@ -222,6 +278,8 @@ pub(super) struct Tracker {
     /// The COPY TO STDOUT of each statement and portal that holds one.
     statement_copies: HashMap<Bytes, Arc<CopySpec>>,
     portal_copies: HashMap<Bytes, Arc<CopySpec>>,
+    /// Column rule matches of the columns seen lately.
+    pub memo: ColumnMemo,
 }
 
 fn bound<V>(map: &mut HashMap<Bytes, V>, key: Bytes, value: V) {
@@ -341,7 +399,7 @@ impl Tracker {
                 .statements
                 .get(&statement)
                 .and_then(Option::as_ref)
-                .map(|f| Arc::new(Plan::new(f, &formats, maskers)));
+                .map(|f| Arc::new(Plan::new(f, &formats, maskers, &mut self.memo)));
             bound(&mut self.portals, portal, plan);
         }
     }
@@ -365,14 +423,24 @@ impl Tracker {
                 }
             }
             Some(Req::Describe(Target::Portal, _)) => {
-                let plan = Arc::new(Plan::new(&fields, &Formats::default(), maskers));
+                let plan = Arc::new(Plan::new(
+                    &fields,
+                    &Formats::default(),
+                    maskers,
+                    &mut self.memo,
+                ));
                 if let Some(Req::Describe(_, name)) = self.pending.pop_front() {
                     bound(&mut self.portals, name, Some(Arc::clone(&plan)));
                 }
                 self.current = Some(plan);
             }
             Some(Req::Query(_)) => {
-                self.current = Some(Arc::new(Plan::new(&fields, &Formats::default(), maskers)));
+                self.current = Some(Arc::new(Plan::new(
+                    &fields,
+                    &Formats::default(),
+                    maskers,
+                    &mut self.memo,
+                )));
             }
             // Not asked for (a confused conversation): its rows find no plan and go NULL.
             _ => {}
@@ -461,4 +529,49 @@ fn function_result_binary(body: &[u8]) -> bool {
         Some(u16_at(at)? != 0)
     };
     read().unwrap_or(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mask::MaskSpec;
+
+    fn masker(columns: &[&str]) -> Arc<Masker> {
+        let mut spec = MaskSpec::new("p", ["email"]);
+        spec.columns = columns.iter().map(|c| (*c).into()).collect();
+        Arc::new(Masker::compile(&spec, &[]).unwrap())
+    }
+
+    fn col(name: &str) -> Arc<QualifiedColumn> {
+        Arc::new(QualifiedColumn::new("public", "customers", name))
+    }
+
+    #[test]
+    fn column_memo_answers_per_masker_and_follows_a_new_profile() {
+        let (ssn, email) = (col("ssn"), col("email"));
+        let strict = vec![masker(&["ssn"]), masker(&["public.customers.*"])];
+        let mut memo = ColumnMemo::default();
+        assert_eq!(memo.whole(&strict, &ssn), [true, true]);
+        assert_eq!(memo.whole(&strict, &email), [false, true]);
+        // Asked again: the same answers, from the memo.
+        assert_eq!(memo.whole(&strict, &ssn), [true, true]);
+        assert_eq!(memo.columns.len(), 2);
+        // Another profile: nothing remembered for the old one is used.
+        let loose = vec![masker(&[])];
+        assert_eq!(memo.whole(&loose, &ssn), [false]);
+        assert_eq!(memo.columns.len(), 1);
+        // An equal column in another `Arc` is matched, not mistaken for a remembered one.
+        assert_eq!(memo.whole(&strict, &col("ssn")), [true, true]);
+    }
+
+    #[test]
+    fn column_memo_stays_bounded() {
+        let maskers = vec![masker(&["c1*"])];
+        let mut memo = ColumnMemo::default();
+        for i in 0..(MEMO_COLUMNS * 3) {
+            let whole = memo.whole(&maskers, &col(&format!("c{i}")))[0];
+            assert_eq!(whole, format!("c{i}").starts_with("c1"), "c{i}");
+            assert!(memo.columns.len() <= MEMO_COLUMNS);
+        }
+    }
 }
