@@ -132,7 +132,7 @@ impl SqliteStore {
         args: Vec<rusqlite::types::Value>,
     ) -> Result<Vec<Approval>, StateError> {
         self.run(op, move |c| {
-            let mut stmt = c.prepare(&sql).map_err(q(op))?;
+            let mut stmt = c.prepare_cached(&sql).map_err(q(op))?;
             let rows = stmt
                 .query_map(rusqlite::params_from_iter(args), |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
@@ -159,7 +159,7 @@ impl SqliteStore {
                 "SELECT id, body, last_seen, kill_requested_at, kill_requested_by \
                  FROM live_sessions {filter} ORDER BY started_at, id LIMIT {MAX_LIST}"
             );
-            let mut stmt = c.prepare(&sql).map_err(q(op))?;
+            let mut stmt = c.prepare_cached(&sql).map_err(q(op))?;
             let rows = stmt
                 .query_map(rusqlite::params_from_iter(args), |r| {
                     Ok((
@@ -563,11 +563,12 @@ impl StateStore for SqliteStore {
             let seq = schema::version(head.seq);
             let hash = head.hash_hex();
             self.run("store audit head", move |c| {
-                c.execute(
+                // Stored after every fsync of the trail: prepared once per connection.
+                c.prepare_cached(
                     "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2) \
                      ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-                    params![seq, hash],
                 )
+                .and_then(|mut stmt| stmt.execute(params![seq, hash]))
                 .map_err(q("store audit head"))
                 .map(drop)
             })
