@@ -156,9 +156,16 @@ pub struct SqlRecorder {
     /// The last RowDescription's count and bytes, and its columns: a statement run again
     /// is described the same way.
     last_description: Option<(u16, Box<[u8]>, Cols)>,
-    /// The last statement's text as sent and as recorded (when short): an application
-    /// sends the same few statements again and again.
-    last_sql: Option<(Box<[u8]>, Arc<[u8]>)>,
+    /// The last statement (when short): an application sends the same few statements
+    /// again and again.
+    last_sql: Option<LastSql>,
+}
+
+/// A statement's text as sent and as recorded.
+#[derive(Debug)]
+struct LastSql {
+    sent: Box<[u8]>,
+    json: Arc<[u8]>,
 }
 
 /// Prepared statements or portals by name.
@@ -246,11 +253,14 @@ impl SqlRecorder {
     /// `sql` as recorded, from the last statement when it is the same text.
     fn stmt(&mut self, sql: &[u8], verdict: RecordedVerdict) -> Stmt {
         let json = match &self.last_sql {
-            Some((raw, json)) if **raw == *sql => Arc::clone(json),
+            Some(last) if *last.sent == *sql => Arc::clone(&last.json),
             _ => {
                 let json = Stmt::json(sql);
                 if sql.len() <= REMEMBER_SQL {
-                    self.last_sql = Some((sql.into(), Arc::clone(&json)));
+                    self.last_sql = Some(LastSql {
+                        sent: sql.into(),
+                        json: Arc::clone(&json),
+                    });
                 }
                 json
             }
