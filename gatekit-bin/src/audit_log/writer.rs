@@ -95,6 +95,10 @@ pub(super) struct Writer {
     lost: Option<Arc<AuditError>>,
     /// Closed: appends on callers' threads are refused.
     closed: bool,
+    /// When the writer thread wakes on its own (`None`: only when a request comes). Stale
+    /// (in the past) while the thread is awake, which then looks at the deadlines again
+    /// before it sleeps.
+    wakes_at: Option<Instant>,
     buf: Vec<u8>,
 }
 
@@ -111,7 +115,14 @@ pub(super) fn lock(writer: &SharedWriter) -> MutexGuard<'_, Writer> {
 pub(super) fn run(writer: SharedWriter, rx: Receiver<Request>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
-        let deadline = lock(&writer).deadline();
+        let deadline = {
+            let mut w = lock(&writer);
+            let deadline = w.deadline();
+            // Set under the same lock appends take: an append that sees it knows this
+            // thread wakes by then on its own.
+            w.wakes_at = deadline;
+            deadline
+        };
         let first = match deadline {
             Some(deadline) => {
                 let wait = deadline.saturating_duration_since(Instant::now());
@@ -217,6 +228,7 @@ impl Writer {
             needs_sync: resumed.checkpoint != resumed.head,
             lost: None,
             closed: false,
+            wakes_at: None,
             buf: Vec::with_capacity(64 * 1024),
             lock: Some(lock),
         })
@@ -434,10 +446,14 @@ impl Writer {
         if self.needs_sync || self.checkpointer.failed() || self.file.is_none() {
             return self.append_one(event);
         }
-        // The first record of a batch: the writer thread must schedule its write.
-        let wake = self.deferred_from.is_none();
-        if wake {
-            self.deferred_from = Some((self.encoder.head(), Instant::now()));
+        // The first record of a batch: the writer thread must schedule its write, unless it
+        // wakes before the batch is due anyway.
+        let mut wake = false;
+        if self.deferred_from.is_none() {
+            let now = Instant::now();
+            let due = now + WRITE_WITHIN.min(self.interval);
+            wake = self.wakes_at.is_none_or(|at| at > due);
+            self.deferred_from = Some((self.encoder.head(), now));
         }
         self.encoder
             .encode_prepared(jiff::Timestamp::now(), event, &mut self.deferred);
