@@ -266,6 +266,8 @@ pub struct Session {
     unaccounted: Option<Sent>,
     /// A statement mentioned `search_path` (COPY names may resolve elsewhere).
     search_path_changed: bool,
+    /// The words of the last statement scanned for COPY and schema moves.
+    words: copy::WordMemo,
 }
 
 /// Output handed to the driver and not yet recorded or tracked, with whether the session
@@ -325,6 +327,7 @@ impl Session {
             outcome: outcome::Tracker::new(now),
             unaccounted: None,
             search_path_changed: false,
+            words: copy::WordMemo::default(),
         }
     }
 
