@@ -20,6 +20,7 @@ pub mod audit;
 pub mod class;
 pub mod identity;
 mod json;
+mod last_text;
 pub mod mask;
 pub mod pg;
 pub mod policy;

@@ -27,7 +27,7 @@ const DEFER_MAX: usize = 64 * 1024;
 /// Deferred records are written at most this long after the first of them was chained
 /// (sooner when [`DEFER_MAX`] bytes wait, never later than the sync interval): the most a
 /// crash of the process can lose.
-pub(super) const WRITE_WITHIN: Duration = Duration::from_millis(10);
+const WRITE_WITHIN: Duration = Duration::from_millis(10);
 
 /// An error to hand every waiter of a batch, without wrapping a refusal twice.
 fn shared(e: AuditError) -> Arc<AuditError> {

@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use super::command::{Builder, Cols, Formats, Names, RecordLimits, sql_json};
 use super::event::StartRecord;
 use super::event::{CommandKind, EndRecord, MessageRecord, RecordEvent, RecordedVerdict};
+use crate::last_text::LastText;
 use crate::pg::codec::{
     BackendMessage, ErrorFields, FrontendMessage, RowDescription, Target, messages, server_name,
 };
@@ -48,10 +49,6 @@ impl Stmt {
         sql_json(&redact_secrets(&text(sql)))
     }
 }
-
-/// Statements up to this long are remembered, so one sent again is not redacted and
-/// escaped again.
-const REMEMBER_SQL: usize = 4096;
 
 #[derive(Debug)]
 struct Prepared {
@@ -156,16 +153,9 @@ pub struct SqlRecorder {
     /// The last RowDescription's count and bytes, and its columns: a statement run again
     /// is described the same way.
     last_description: Option<(u16, Box<[u8]>, Cols)>,
-    /// The last statement (when short): an application sends the same few statements
-    /// again and again.
-    last_sql: Option<LastSql>,
-}
-
-/// A statement's text as sent and as recorded.
-#[derive(Debug)]
-struct LastSql {
-    sent: Box<[u8]>,
-    json: Arc<[u8]>,
+    /// The last statement as recorded, so one sent again is not redacted and escaped
+    /// again.
+    last_sql: LastText<Arc<[u8]>>,
 }
 
 /// Prepared statements or portals by name.
@@ -225,7 +215,7 @@ impl SqlRecorder {
             finished: false,
             scratch: Vec::new(),
             last_description: None,
-            last_sql: None,
+            last_sql: LastText::default(),
         };
         r.write(&RecordEvent::Start(start));
         r
@@ -252,21 +242,8 @@ impl SqlRecorder {
 
     /// `sql` as recorded, from the last statement when it is the same text.
     fn stmt(&mut self, sql: &[u8], verdict: RecordedVerdict) -> Stmt {
-        let json = match &self.last_sql {
-            Some(last) if *last.sent == *sql => Arc::clone(&last.json),
-            _ => {
-                let json = Stmt::json(sql);
-                if sql.len() <= REMEMBER_SQL {
-                    self.last_sql = Some(LastSql {
-                        sent: sql.into(),
-                        json: Arc::clone(&json),
-                    });
-                }
-                json
-            }
-        };
         Stmt {
-            sql: Some(json),
+            sql: Some(self.last_sql.get(sql, Stmt::json)),
             verdict,
         }
     }

@@ -155,35 +155,6 @@ pub(super) fn scan_words(sql: &[u8]) -> (bool, bool) {
     (copy, moves)
 }
 
-/// Statements up to this long have their [`scan_words`] answer remembered.
-const REMEMBER_SQL: usize = 4096;
-
-/// The last statement's [`scan_words`] answer: clients send the same statements again and
-/// again, and the scan costs a pass of an automaton over the text.
-#[derive(Debug, Default)]
-pub(super) struct WordMemo {
-    sql: Box<[u8]>,
-    /// `None` until a statement is remembered.
-    found: Option<(bool, bool)>,
-}
-
-impl WordMemo {
-    /// [`scan_words`] of `sql`, from the last statement when it is the same text.
-    pub(super) fn scan(&mut self, sql: &[u8]) -> (bool, bool) {
-        if let Some(found) = self.found
-            && *self.sql == *sql
-        {
-            return found;
-        }
-        let found = scan_words(sql);
-        if sql.len() <= REMEMBER_SQL {
-            self.sql = sql.into();
-            self.found = Some(found);
-        }
-        found
-    }
-}
-
 /// The COPY statements of `sql` that send data to the client (`TO STDOUT`, and `TO STDIN`,
 /// which PostgreSQL reads the same way), in order; `Ok(None)` when it does not parse as the
 /// server reads it (its COPYs then fail closed). The text goes through the classifier's
@@ -355,7 +326,7 @@ impl Session {
         // What may move the schema an unqualified name resolves in: a `search_path`
         // setting in any spelling, `SET SCHEMA`, `set_config` (whose name may be escaped),
         // or a change of role (`$user`). Then an unqualified COPY fails closed.
-        let (copy, moves_schema) = self.words.scan(sql);
+        let (copy, moves_schema) = self.words.get(sql, scan_words);
         if moves_schema {
             self.search_path_changed = true;
         }
@@ -513,24 +484,6 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-
-    #[test]
-    fn the_word_memo_answers_each_statement_for_its_own_text() {
-        let mut memo = WordMemo::default();
-        let texts: [&[u8]; 5] = [
-            b"SELECT 1",
-            b"SET search_path TO x",
-            b"SET search_path TO x",
-            b"COPY t TO STDOUT",
-            b"SELECT 1",
-        ];
-        for sql in texts {
-            assert_eq!(memo.scan(sql), scan_words(sql), "{sql:?}");
-        }
-        let long = [b"copy ".as_slice(), &[b' '; REMEMBER_SQL]].concat();
-        assert_eq!(memo.scan(&long), (true, false));
-        assert_eq!(memo.scan(b"SELECT 1"), (false, false));
-    }
 
     proptest! {
         #[test]

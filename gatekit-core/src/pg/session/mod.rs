@@ -267,7 +267,7 @@ pub struct Session {
     /// A statement mentioned `search_path` (COPY names may resolve elsewhere).
     search_path_changed: bool,
     /// The words of the last statement scanned for COPY and schema moves.
-    words: copy::WordMemo,
+    words: crate::last_text::LastText<(bool, bool)>,
 }
 
 /// Output handed to the driver and not yet recorded or tracked, with whether the session
@@ -327,7 +327,7 @@ impl Session {
             outcome: outcome::Tracker::new(now),
             unaccounted: None,
             search_path_changed: false,
-            words: copy::WordMemo::default(),
+            words: crate::last_text::LastText::default(),
         }
     }
 
