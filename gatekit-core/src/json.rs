@@ -75,6 +75,32 @@ pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Appends one of our own names (an event kind, a class, a verdict) as a JSON string:
+/// plain ASCII that never needs escaping, so it is copied as is.
+pub(crate) fn name(out: &mut Vec<u8>, name: &'static str) {
+    debug_assert!(
+        name.bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'),
+        "{name:?} is not a plain name"
+    );
+    out.reserve(name.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'"');
+}
+
+/// Appends a JSON array of our own names (see [`name`]).
+pub(crate) fn names(out: &mut Vec<u8>, items: impl IntoIterator<Item = &'static str>) {
+    out.push(b'[');
+    for (i, s) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        name(out, s);
+    }
+    out.push(b']');
+}
+
 /// Appends a number.
 pub(crate) fn number(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
@@ -188,9 +214,20 @@ impl<'a> Object<'a> {
         self.out
     }
 
+    /// The buffer, for members written elsewhere, each after a comma (the object must
+    /// already have a member).
+    pub(crate) fn out(&mut self) -> &mut Vec<u8> {
+        self.out
+    }
+
     /// A string member.
     pub(crate) fn str(&mut self, key: &str, value: &str) {
         string(self.key(key), value);
+    }
+
+    /// A member whose value is one of our own names (see [`name`]).
+    pub(crate) fn name(&mut self, key: &str, value: &'static str) {
+        name(self.key(key), value);
     }
 
     /// A string member, left out when `None`.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::header;
 use crate::json::{self, Object};
 use crate::{ClassSet, Identity, Protocol};
 
@@ -457,20 +458,17 @@ impl AuditEvent {
         match self {
             AuditEvent::Command(e) => {
                 let mut o = Object::new(out);
-                o.str("event", "command");
-                o.str("session", &e.session);
-                identity_json(o.key("identity"), &e.identity);
-                o.str("target", &e.target);
-                o.str("protocol", e.protocol.name());
+                o.name("event", "command");
+                header::append(o.out(), &e.session, &e.identity, &e.target, e.protocol);
                 if e.number != 0 {
                     o.num("number", e.number);
                 }
                 o.str("command", &e.command);
-                json::strings(o.key("classes"), e.classes.iter().map(|c| c.name()));
+                json::names(o.key("classes"), e.classes.iter().map(|c| c.name()));
                 if !e.objects.is_empty() {
                     json::strings(o.key("objects"), e.objects.iter().map(String::as_str));
                 }
-                o.str("verdict", e.verdict.name());
+                o.name("verdict", e.verdict.name());
                 o.opt_str("rule", e.rule.as_deref());
                 o.opt_str("reason", e.reason.as_deref());
                 o.opt_num("rows", e.rows);
@@ -482,7 +480,7 @@ impl AuditEvent {
             }
             AuditEvent::CommandResult(e) => {
                 let mut o = Object::new(out);
-                o.str("event", "command_result");
+                o.name("event", "command_result");
                 o.str("session", &e.session);
                 o.num("number", e.number);
                 o.num("rows", e.rows);
@@ -495,17 +493,4 @@ impl AuditEvent {
             _ => false,
         }
     }
-}
-
-/// An identity's JSON object, as serde writes it.
-fn identity_json(out: &mut Vec<u8>, i: &Identity) {
-    let mut o = Object::new(out);
-    o.str("subject", &i.subject);
-    o.opt_str("email", i.email.as_deref());
-    json::strings(o.key("groups"), i.groups.iter().map(String::as_str));
-    if let Some(at) = i.expires_at {
-        o.ts("expires_at", at);
-    }
-    o.opt_str("token_id", i.token_id.as_deref());
-    o.end();
 }

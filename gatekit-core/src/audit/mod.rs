@@ -65,6 +65,7 @@
 mod chain;
 mod error;
 mod event;
+mod header;
 mod record;
 mod verify;
 

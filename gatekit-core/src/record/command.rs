@@ -158,11 +158,11 @@ impl Builder {
     ) -> Self {
         line.clear();
         let mut o = Object::new(&mut line);
-        o.str("event", "command");
+        o.name("event", "command");
         o.ts("at", at);
-        o.str("kind", kind.name());
+        o.name("kind", kind.name());
         o.key("sql").extend_from_slice(sql);
-        o.str("verdict", verdict.name());
+        o.name("verdict", verdict.name());
         Builder {
             at,
             limits,

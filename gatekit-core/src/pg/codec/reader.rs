@@ -54,13 +54,9 @@ impl<'a> Reader<'a> {
 
     /// A NUL-terminated string, without its NUL.
     pub(crate) fn cstr(&mut self) -> Option<&'a [u8]> {
-        let end = memchr(0, self.buf)?;
+        let end = memchr::memchr(0, self.buf)?;
         let s = self.buf.get(..end)?;
         self.buf = self.buf.get(end + 1..)?;
         Some(s)
     }
-}
-
-fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|&b| b == needle)
 }

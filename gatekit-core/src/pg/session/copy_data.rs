@@ -109,7 +109,7 @@ fn text_rows(
     while line_start < body.len() {
         let line_end = body
             .get(line_start..)
-            .and_then(|r| r.iter().position(|&b| b == b'\n'))
+            .and_then(|r| memchr::memchr(b'\n', r))
             .map_or(body.len(), |p| line_start + p);
         let line = body.get(line_start..line_end).unwrap_or_default();
         if let Some(new) = text_row(line, delimiter, null, columns, mismatch, cell) {
