@@ -42,7 +42,7 @@ pub(super) enum Lineage {
 }
 
 /// One column of a RowDescription.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Field {
     pub label: Box<str>,
     pub key: Option<ColumnKey>,
@@ -226,7 +226,7 @@ fn kind_of(type_oid: u32, binary: bool) -> (ValueKind, Layout) {
 }
 
 /// Result format codes of a Bind (or none: the RowDescription's own).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct Formats(Option<Bytes>);
 
 impl Formats {
@@ -280,6 +280,35 @@ pub(super) struct Tracker {
     portal_copies: HashMap<Bytes, Arc<CopySpec>>,
     /// Column rule matches of the columns seen lately.
     pub memo: ColumnMemo,
+    /// The last plan made, and what it was made from.
+    last_plan: Option<MadePlan>,
+}
+
+/// A plan and what it was made from. [`Plan::new`] depends on nothing else (the column
+/// memo's answers depend only on the column and the maskers), so the same fields,
+/// formats and maskers may share it: a session runs the same statements again and again.
+#[derive(Debug)]
+struct MadePlan {
+    fields: Arc<[Field]>,
+    formats: Formats,
+    /// Held, so the addresses compared cannot be reused by other maskers.
+    maskers: Vec<Arc<Masker>>,
+    plan: Arc<Plan>,
+}
+
+impl MadePlan {
+    fn is_for(&self, fields: &[Field], formats: &Formats, maskers: &[Arc<Masker>]) -> bool {
+        self.maskers.len() == maskers.len()
+            && self
+                .maskers
+                .iter()
+                .zip(maskers)
+                .all(|(a, b)| Arc::ptr_eq(a, b))
+            && self.formats == *formats
+            && (std::ptr::eq(self.fields.as_ptr(), fields.as_ptr())
+                && self.fields.len() == fields.len()
+                || *self.fields == *fields)
+    }
 }
 
 fn bound<V>(map: &mut HashMap<Bytes, V>, key: Bytes, value: V) {
@@ -395,11 +424,8 @@ impl Tracker {
                     self.portal_copies.remove(&portal);
                 }
             }
-            let plan = self
-                .statements
-                .get(&statement)
-                .and_then(Option::as_ref)
-                .map(|f| Arc::new(Plan::new(f, &formats, maskers, &mut self.memo)));
+            let fields = self.statements.get(&statement).cloned().flatten();
+            let plan = fields.map(|f| self.plan(&f, || Arc::clone(&f), &formats, maskers));
             bound(&mut self.portals, portal, plan);
         }
     }
@@ -423,28 +449,53 @@ impl Tracker {
                 }
             }
             Some(Req::Describe(Target::Portal, _)) => {
-                let plan = Arc::new(Plan::new(
+                let plan = self.plan(
                     &fields,
+                    || fields.clone().into(),
                     &Formats::default(),
                     maskers,
-                    &mut self.memo,
-                ));
+                );
                 if let Some(Req::Describe(_, name)) = self.pending.pop_front() {
                     bound(&mut self.portals, name, Some(Arc::clone(&plan)));
                 }
                 self.current = Some(plan);
             }
             Some(Req::Query(_)) => {
-                self.current = Some(Arc::new(Plan::new(
+                let plan = self.plan(
                     &fields,
+                    || fields.clone().into(),
                     &Formats::default(),
                     maskers,
-                    &mut self.memo,
-                )));
+                );
+                self.current = Some(plan);
             }
             // Not asked for (a confused conversation): its rows find no plan and go NULL.
             _ => {}
         }
+    }
+
+    /// The plan for `fields` read with `formats` under `maskers`: the last one made when it
+    /// was made from the same, else a new one (`keep` gives the fields to remember it by).
+    fn plan(
+        &mut self,
+        fields: &[Field],
+        keep: impl FnOnce() -> Arc<[Field]>,
+        formats: &Formats,
+        maskers: &[Arc<Masker>],
+    ) -> Arc<Plan> {
+        if let Some(made) = &self.last_plan
+            && made.is_for(fields, formats, maskers)
+        {
+            return Arc::clone(&made.plan);
+        }
+        let plan = Arc::new(Plan::new(fields, formats, maskers, &mut self.memo));
+        self.last_plan = Some(MadePlan {
+            fields: keep(),
+            formats: formats.clone(),
+            maskers: maskers.to_vec(),
+            plan: Arc::clone(&plan),
+        });
+        plan
     }
 
     /// NoData: a Describe with no rows.
@@ -562,6 +613,77 @@ mod tests {
         assert_eq!(memo.columns.len(), 1);
         // An equal column in another `Arc` is matched, not mistaken for a remembered one.
         assert_eq!(memo.whole(&strict, &col("ssn")), [true, true]);
+    }
+
+    fn field(label: &str, lineage: Lineage) -> Field {
+        Field {
+            label: label.into(),
+            key: Some(ColumnKey {
+                table_oid: 16384,
+                column: 1,
+            }),
+            type_oid: 25,
+            format: 0,
+            lineage,
+        }
+    }
+
+    fn plan_of(
+        t: &mut Tracker,
+        fields: &[Field],
+        formats: &Formats,
+        m: &[Arc<Masker>],
+    ) -> Arc<Plan> {
+        t.plan(fields, || fields.to_vec().into(), formats, m)
+    }
+
+    #[test]
+    fn a_plan_is_shared_only_with_the_same_fields_formats_and_maskers() {
+        let strict = vec![masker(&["ssn"])];
+        let loose = vec![masker(&[])];
+        let text = Formats::default();
+        let ssn = vec![field("x", Lineage::Known(col("ssn")))];
+        let mut t = Tracker::default();
+        let first = plan_of(&mut t, &ssn, &text, &strict);
+        assert!(first.rules[0].masked_whole());
+        // The same again, even from other (equal) fields: the same plan.
+        let again = plan_of(
+            &mut t,
+            &[field("x", Lineage::Known(col("ssn")))],
+            &text,
+            &strict,
+        );
+        assert!(Arc::ptr_eq(&first, &again));
+        // The same label over another column: its own plan, not masked whole.
+        let email = vec![field("x", Lineage::Known(col("email")))];
+        let other = plan_of(&mut t, &email, &text, &strict);
+        assert!(!Arc::ptr_eq(&first, &other));
+        assert!(!other.rules[0].masked_whole());
+        // Another profile over the same column.
+        let relaxed = plan_of(&mut t, &ssn, &text, &loose);
+        assert!(!relaxed.rules[0].masked_whole());
+        // Binary results over the same column and profile: another layout.
+        let binary = Formats(Some(Bytes::from_static(&[0, 1])));
+        let bin = plan_of(&mut t, &ssn, &binary, &strict);
+        assert!(!Arc::ptr_eq(&first, &bin));
+        assert!(bin.rules[0].masked_whole());
+        // A column the catalog could not name, and an expression.
+        let unknown = plan_of(&mut t, &[field("x", Lineage::Unknown)], &text, &loose);
+        let fresh = Plan::new(
+            &[field("x", Lineage::Unknown)],
+            &text,
+            &loose,
+            &mut ColumnMemo::default(),
+        );
+        assert_eq!(
+            unknown.rules[0].masked_whole(),
+            fresh.rules[0].masked_whole()
+        );
+        let expr = plan_of(&mut t, &[field("x", Lineage::Expression)], &text, &strict);
+        assert!(!expr.rules[0].masked_whole());
+        // Back to the first: made again, and the same answers.
+        let back = plan_of(&mut t, &ssn, &text, &strict);
+        assert!(back.rules[0].masked_whole());
     }
 
     #[test]
