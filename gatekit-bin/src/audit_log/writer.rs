@@ -500,7 +500,8 @@ impl Writer {
         self.buf.clear();
         let (before, deferred, chained) = match self.deferred_from.take() {
             Some((head, since)) => {
-                self.buf.append(&mut self.deferred);
+                // `buf` is empty: take the batch's buffer rather than copy it.
+                std::mem::swap(&mut self.buf, &mut self.deferred);
                 (
                     head,
                     std::mem::take(&mut self.deferred_records),

@@ -54,9 +54,50 @@ impl<'a> Reader<'a> {
 
     /// A NUL-terminated string, without its NUL.
     pub(crate) fn cstr(&mut self) -> Option<&'a [u8]> {
-        let end = memchr::memchr(0, self.buf)?;
+        let end = nul(self.buf)?;
         let s = self.buf.get(..end)?;
         self.buf = self.buf.get(end + 1..)?;
         Some(s)
+    }
+}
+
+/// Where the first NUL is. Names are mostly short or empty (the unnamed statement and
+/// portal), where a plain loop beats memchr's setup; statement texts are long.
+fn nul(buf: &[u8]) -> Option<usize> {
+    const SHORT: usize = 16;
+    let head = buf.get(..SHORT).unwrap_or(buf);
+    match head.iter().position(|&b| b == 0) {
+        Some(i) => Some(i),
+        None if buf.len() > SHORT => memchr::memchr(0, buf.get(SHORT..)?).map(|i| i + SHORT),
+        None => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn nul_finds_the_first_nul(
+            buf in prop::collection::vec(prop_oneof![3 => 1u8..=255, 1 => Just(0u8)], 0..80),
+        ) {
+            prop_assert_eq!(nul(&buf), buf.iter().position(|&b| b == 0));
+        }
+    }
+
+    #[test]
+    fn cstr_reads_up_to_the_nul_on_either_side_of_the_short_scan() {
+        for len in [0, 1, 15, 16, 17, 40] {
+            let mut buf = vec![b'a'; len];
+            buf.extend_from_slice(b"\0rest");
+            let mut r = Reader::new(&buf);
+            assert_eq!(r.cstr(), Some(&buf[..len]), "{len}");
+            assert_eq!(r.rest(), b"rest");
+            let unterminated = vec![b'a'; len];
+            assert_eq!(Reader::new(&unterminated).cstr(), None, "{len}");
+        }
     }
 }
