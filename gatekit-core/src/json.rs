@@ -91,14 +91,7 @@ pub(crate) fn name(out: &mut Vec<u8>, name: &'static str) {
 
 /// Appends a JSON array of our own names (see [`name`]).
 pub(crate) fn names(out: &mut Vec<u8>, items: impl IntoIterator<Item = &'static str>) {
-    out.push(b'[');
-    for (i, s) in items.into_iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        name(out, s);
-    }
-    out.push(b']');
+    array(out, items, name);
 }
 
 /// Appends a number.
@@ -108,12 +101,17 @@ pub(crate) fn number(out: &mut Vec<u8>, n: u64) {
 
 /// Appends a JSON array of strings.
 pub(crate) fn strings<'a>(out: &mut Vec<u8>, items: impl IntoIterator<Item = &'a str>) {
+    array(out, items, string);
+}
+
+/// Appends a JSON array, each item written by `item`.
+fn array<T>(out: &mut Vec<u8>, items: impl IntoIterator<Item = T>, item: fn(&mut Vec<u8>, T)) {
     out.push(b'[');
-    for (i, s) in items.into_iter().enumerate() {
+    for (i, x) in items.into_iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        string(out, s);
+        item(out, x);
     }
     out.push(b']');
 }
