@@ -38,10 +38,9 @@ impl Entry {
     }
 }
 
-/// The entries, searched by the session's address first.
+/// The entries, at most [`ENTRIES`].
 #[derive(Default)]
 struct Memo {
-    keys: Vec<*const u8>,
     entries: Vec<Entry>,
     /// The entry to replace next once full.
     next: usize,
@@ -86,14 +85,12 @@ pub(super) fn append(
         let Ok(mut memo) = memo.try_borrow_mut() else {
             return false;
         };
-        let key = Arc::as_ptr(session).cast::<u8>();
-        let found = memo
-            .keys
+        if let Some(e) = memo
+            .entries
             .iter()
-            .zip(&memo.entries)
-            .position(|(k, e)| *k == key && e.is_for(session, identity, target, protocol));
-        if let Some(i) = found {
-            out.extend_from_slice(&memo.entries[i].json);
+            .find(|e| e.is_for(session, identity, target, protocol))
+        {
+            out.extend_from_slice(&e.json);
             return true;
         }
         let mut json = Vec::with_capacity(160);
@@ -107,12 +104,10 @@ pub(super) fn append(
             json: json.into(),
         };
         if memo.entries.len() < ENTRIES {
-            memo.keys.push(key);
             memo.entries.push(entry);
         } else {
             let i = memo.next;
             memo.next = (i + 1) % ENTRIES;
-            memo.keys[i] = key;
             memo.entries[i] = entry;
         }
         true
@@ -199,7 +194,6 @@ mod tests {
         MEMO.with(|m| {
             let m = m.borrow();
             assert_eq!(m.entries.len(), ENTRIES);
-            assert_eq!(m.keys.len(), ENTRIES);
         });
     }
 }

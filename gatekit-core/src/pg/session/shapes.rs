@@ -133,13 +133,7 @@ const MEMO_COLUMNS: usize = 64;
 impl ColumnMemo {
     /// Whether column rules of each of `maskers` match `column`.
     fn whole(&mut self, maskers: &[Arc<Masker>], column: &Arc<QualifiedColumn>) -> &[bool] {
-        let same = self.maskers.len() == maskers.len()
-            && self
-                .maskers
-                .iter()
-                .zip(maskers)
-                .all(|(a, b)| Arc::ptr_eq(a, b));
-        if !same {
+        if !same_maskers(&self.maskers, maskers) {
             self.maskers = maskers.to_vec();
             self.columns.clear();
         }
@@ -298,17 +292,14 @@ struct MadePlan {
 
 impl MadePlan {
     fn is_for(&self, fields: &[Field], formats: &Formats, maskers: &[Arc<Masker>]) -> bool {
-        self.maskers.len() == maskers.len()
-            && self
-                .maskers
-                .iter()
-                .zip(maskers)
-                .all(|(a, b)| Arc::ptr_eq(a, b))
-            && self.formats == *formats
-            && (std::ptr::eq(self.fields.as_ptr(), fields.as_ptr())
-                && self.fields.len() == fields.len()
-                || *self.fields == *fields)
+        same_maskers(&self.maskers, maskers) && self.formats == *formats && *self.fields == *fields
     }
+}
+
+/// Whether two lists hold the very same maskers (by address: the caller holds `held`, so
+/// no other masker can have taken an address since).
+fn same_maskers(held: &[Arc<Masker>], maskers: &[Arc<Masker>]) -> bool {
+    held.len() == maskers.len() && held.iter().zip(maskers).all(|(a, b)| Arc::ptr_eq(a, b))
 }
 
 fn bound<V>(map: &mut HashMap<Bytes, V>, key: Bytes, value: V) {
