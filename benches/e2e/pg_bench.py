@@ -11,12 +11,20 @@ pgbench share the cores, that number moves far less between runs than TPS does. 
 it opens idle client connections through gatekit and through pgbouncer and reports
 resident memory per connection.
 
+Ratios to pgbouncer are also given paired by round (each round's gatekit run against the
+same round's pgbouncer run): the machine's speed drifts between rounds far more than
+within one, so the spread of the paired ratios says how far a result can be trusted.
+With `--pin` the proxies share one CPU of their own and PostgreSQL and pgbench get the
+others: the comparison then shows the proxies' own cost rather than their competition
+with the database for the cores.
+
 Everything listens on 127.0.0.1 only. Every process and the temp dir are removed on exit,
 also on Ctrl-C and SIGTERM. Python 3 standard library only; run as root (the servers run as
 the `postgres` user) or as a user that may run initdb.
 
     benches/e2e/pg_bench.py                      # ~5 minutes with the defaults
     benches/e2e/pg_bench.py --rounds 5 --seconds 10 --json /tmp/e2e.json
+    benches/e2e/pg_bench.py --pin --clients 1,8   # proxies on a CPU of their own
 """
 
 import argparse
@@ -72,6 +80,31 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])
 
 
+def pin(pid, cpus):
+    """Binds every thread of a process to `cpus`."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            os.sched_setaffinity(int(tid), cpus)
+        except (ProcessLookupError, FileNotFoundError):
+            pass  # a thread that ended meanwhile
+
+
+def children(pid):
+    """The pids of a process's children."""
+    kids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        # The command name may hold spaces and parentheses: the fields follow the last ')'.
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            kids.append(int(entry))
+    return kids
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -114,6 +147,13 @@ class Harness:
         self.dev_secret = secrets.token_hex(32)
         self.token = None
         self.gatekit_bin = None
+        # With --pin: the proxies' CPU, and the CPUs PostgreSQL and pgbench run on.
+        self.proxy_cpus = self.db_cpus = None
+        if args.pin:
+            cpus = sorted(os.sched_getaffinity(0))
+            if len(cpus) < 2:
+                raise SystemExit("--pin needs at least two CPUs")
+            self.proxy_cpus, self.db_cpus = {cpus[-1]}, set(cpus[:-1])
 
     # ---- processes -------------------------------------------------------------------
 
@@ -216,6 +256,11 @@ class Harness:
         self.run(self.as_postgres([str(self.bindir / "pg_ctl"), "-D", str(data), "-l",
                                    str(self.work / "postgres.log"), "-w", "start"]))
         self.pg_started = True
+        if self.db_cpus:
+            # Backends are forked from the postmaster and inherit its CPUs.
+            postmaster = int((data / "postmaster.pid").read_text().split()[0])
+            for pid in [postmaster] + children(postmaster):
+                pin(pid, self.db_cpus)
         psql = [str(self.bindir / "psql"), "-h", str(self.work), "-p", str(self.pg_port),
                 "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-qAt"]
         self.run(self.as_postgres(psql + ["-d", "postgres", "-c",
@@ -246,6 +291,8 @@ class Harness:
             os.chmod(f, 0o600)
         p = self.spawn("pgbouncer", self.as_postgres(["pgbouncer", str(ini)]))
         wait_port(self.bouncer_port, p, "pgbouncer")
+        if self.proxy_cpus:
+            pin(p.pid, self.proxy_cpus)
 
     def gatekit_env(self):
         return dict(os.environ, GATEKIT_BENCH_SECRET=self.dev_secret,
@@ -311,6 +358,8 @@ exempt_groups = ["dba"]
             serve += ["--threads", str(self.args.gatekit_threads)]
         p = self.spawn("gatekit", serve, env=self.gatekit_env())
         wait_port(self.gatekit_port, p, "gatekit serve")
+        if self.proxy_cpus:
+            pin(p.pid, self.proxy_cpus)
 
     def mint_token(self):
         out = self.run([str(self.gatekit_bin), "token", "--config", "gatekit.toml", "--sub", USER,
@@ -342,7 +391,9 @@ exempt_groups = ["dba"]
         argv = [str(self.bindir / "pgbench"), "-n", "-S", "-M", mode, "-c", str(clients),
                 "-j", str(min(clients, self.args.threads)), "-T", str(seconds),
                 "-h", "127.0.0.1", "-p", str(port), "-U", USER, DB]
-        r = subprocess.run(argv, cwd=self.work, env=env, text=True, capture_output=True)
+        cpus = self.db_cpus
+        r = subprocess.run(argv, cwd=self.work, env=env, text=True, capture_output=True,
+                           preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
         if r.returncode != 0:
             raise SystemExit(f"pgbench against {target} failed:\n{r.stdout}\n{r.stderr}")
         used = cpu_ticks(pid) - ticks if pid else None
@@ -473,6 +524,26 @@ def close_quietly(s):
 
 # ---- the report --------------------------------------------------------------------------
 
+def spread(values, digits):
+    """Median, min and max of paired values, rounded."""
+    if not values:
+        return None
+    return {"median": round(statistics.median(values), digits),
+            "min": round(min(values), digits), "max": round(max(values), digits)}
+
+
+def paired(cells, mode, clients, target):
+    """A proxy against pgbouncer, round by round: TPS ratios and latency differences."""
+    bouncer = {r["round"]: r for r in cells.get((mode, clients, "pgbouncer"), [])}
+    ratios, extra = [], []
+    for r in cells.get((mode, clients, target), []):
+        b = bouncer.get(r["round"])
+        if b:
+            ratios.append(r["tps"] / b["tps"])
+            extra.append(r["latency_us"] - b["latency_us"])
+    return spread(ratios, 3), spread(extra, 1)
+
+
 def summarize(runs, idle, args):
     cells = {}
     for r in runs:
@@ -490,6 +561,8 @@ def summarize(runs, idle, args):
                           statistics.median(cpu) if cpu else None)
             for t in TARGETS:
                 tps, lat, cpu = med[t]
+                ratio, extra = paired(cells, mode, clients, t) if t.startswith("gatekit") \
+                    else (None, None)
                 table.append({
                     "mode": mode, "clients": clients, "target": t,
                     "tps_median": round(tps, 1),
@@ -498,11 +571,14 @@ def summarize(runs, idle, args):
                     "latency_us_median": round(lat, 1),
                     "added_latency_us": round(lat - med["direct"][1], 1),
                     "proxy_cpu_us_per_txn": round(cpu, 1) if cpu is not None else None,
+                    "vs_pgbouncer_paired": ratio,
+                    "latency_vs_pgbouncer_us_paired": extra,
                 })
     return {
         "settings": {"rounds": args.rounds, "seconds": args.seconds, "clients": args.clients,
                      "modes": args.modes, "scale": args.scale, "threads": args.threads,
                      "gatekit_threads": args.gatekit_threads or "per CPU",
+                     "pinned": args.pin,
                      "cpus": os.cpu_count()},
         "table": table,
         "idle": idle,
@@ -518,8 +594,9 @@ def fmt_cpu(us):
 def print_report(summary):
     print()
     s = summary["settings"]
+    pinned = "; proxies pinned to a CPU of their own" if s.get("pinned") else ""
     print(f"pgbench -S, median of {s['rounds']} alternated rounds of {s['seconds']}s "
-          f"({s['cpus']} CPUs; gatekit serve threads: {s['gatekit_threads']})")
+          f"({s['cpus']} CPUs; gatekit serve threads: {s['gatekit_threads']}{pinned})")
     print(f"{'mode':9} {'clients':>7} {'target':12} {'TPS':>10} {'/direct':>8} {'/bouncer':>9} "
           f"{'lat us':>8} {'+us':>7} {'CPU us/txn':>11}")
     for row in summary["table"]:
@@ -528,14 +605,27 @@ def print_report(summary):
               f"{row['latency_us_median']:>8.1f} {row['added_latency_us']:>7.1f} "
               f"{fmt_cpu(row['proxy_cpu_us_per_txn']):>11}")
     print()
+    print("paired by round against pgbouncer: TPS ratio, latency difference "
+          "(median, min..max over rounds)")
+    for row in summary["table"]:
+        ratio, extra = row["vs_pgbouncer_paired"], row["latency_vs_pgbouncer_us_paired"]
+        if ratio is None:
+            continue
+        print(f"{row['mode']:9} {row['clients']:>7} {row['target']:12} "
+              f"{ratio['median']:6.3f} ({ratio['min']:.3f}..{ratio['max']:.3f})   "
+              f"{extra['median']:+7.1f} us ({extra['min']:+.1f}..{extra['max']:+.1f})")
+    print()
     by = {(r["mode"], r["clients"], r["target"]): r for r in summary["table"]}
     for mode in summary["settings"]["modes"]:
         if 1 not in summary["settings"]["clients"]:
             break
         g, b = by[(mode, 1, "gatekit")], by[(mode, 1, "pgbouncer")]
+        extra = g["latency_vs_pgbouncer_us_paired"]
         print(f"{mode}, 1 client: gatekit adds {g['added_latency_us']:.1f} us, pgbouncer "
               f"{b['added_latency_us']:.1f} us; gatekit - pgbouncer = "
-              f"{g['latency_us_median'] - b['latency_us_median']:+.1f} us (goal: <= 10 us)")
+              f"{g['latency_us_median'] - b['latency_us_median']:+.1f} us, paired "
+              f"{extra['median']:+.1f} us ({extra['min']:+.1f}..{extra['max']:+.1f}) "
+              f"(goal: <= 10 us)")
     for r in summary["idle"]:
         print(f"idle: {r['target']}: {r['connections']} connections, "
               f"{r['kib_per_connection']:.1f} KiB RSS each "
@@ -556,6 +646,8 @@ def main():
     p.add_argument("--gatekit", type=Path, help="use this gatekit binary (no build)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, audit trail)")
     p.add_argument("--gatekit-log", default="warn", help="GATEKIT_LOG for the gateway")
+    p.add_argument("--pin", action="store_true",
+                   help="pin the proxies to the last CPU, PostgreSQL and pgbench to the others")
     p.add_argument("--gatekit-threads", type=int, default=0,
                    help="gatekit serve --threads (default: its own, one per CPU)")
     args = p.parse_args()
