@@ -117,7 +117,7 @@ fn ready_session(masking: Option<Arc<gatekit_core::pg::Masking>>) -> gatekit_cor
     cfg.allow_plaintext_auth = true;
     cfg.loopback_listener = true;
     cfg.upstream_tls = UpstreamTls::Disable;
-    let mut s = Session::new(Arc::new(cfg), now, [1; 36]);
+    let mut s = Session::new(Arc::new(cfg), now, [1; Session::RANDOM_LEN]);
     let mut b = BytesMut::new();
     encode::startup_message(&mut b, ProtocolVersion::V3_0, [("user", "alice")]);
     encode::password(&mut b, b"token");

@@ -8,8 +8,10 @@ then runs `pgbench -S` in extended and simple mode at 1, 8 and 32 clients agains
 alternating targets round by round. For the proxies it also reports their own CPU time
 (user + system, from /proc) per transaction: on a machine where the proxy, PostgreSQL and
 pgbench share the cores, that number moves far less between runs than TPS does. Afterwards
-it opens idle client connections through gatekit and through pgbouncer and reports
-resident memory per connection.
+it measures connection set-up (`pgbench -C`: a new connection per transaction; pgbouncer
+reuses its server connections, gatekit logs in upstream for each), then opens idle client
+connections through gatekit and through pgbouncer and reports resident memory per
+connection.
 
 Ratios to pgbouncer are also given paired by round (each round's gatekit run against the
 same round's pgbouncer run): the machine's speed drifts between rounds far more than
@@ -382,8 +384,9 @@ exempt_groups = ["dba"]
         name = {"pgbouncer": "pgbouncer", "gatekit": "gatekit", "gatekit-tls": "gatekit"}.get(target)
         return self.procs[name].pid if name else None
 
-    def pgbench(self, target, mode, clients, seconds):
-        """(tps, latency in us, proxy CPU in us per transaction or None)."""
+    def pgbench(self, target, mode, clients, seconds, connect=False):
+        """(tps, latency in us, proxy CPU in us per transaction or None). With `connect`,
+        every transaction opens a connection of its own (`pgbench -C`)."""
         port, password, sslmode = self.endpoint(target)
         pid = self.proxy_pid(target)
         ticks = cpu_ticks(pid) if pid else None
@@ -391,6 +394,8 @@ exempt_groups = ["dba"]
         argv = [str(self.bindir / "pgbench"), "-n", "-S", "-M", mode, "-c", str(clients),
                 "-j", str(min(clients, self.args.threads)), "-T", str(seconds),
                 "-h", "127.0.0.1", "-p", str(port), "-U", USER, DB]
+        if connect:
+            argv.insert(1, "-C")
         cpus = self.db_cpus
         r = subprocess.run(argv, cwd=self.work, env=env, text=True, capture_output=True,
                            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
@@ -428,6 +433,22 @@ exempt_groups = ["dba"]
                         cpu = f" {cpu_us:6.1f} us CPU/txn" if cpu_us is not None else ""
                         log(f"round {rnd} {mode:8} c={clients:<3} {target:11} "
                             f"{tps:10.0f} tps {lat_us:8.1f} us{cpu}")
+        return runs
+
+    def run_connect(self):
+        """Connection set-up: `pgbench -C -S` at 4 clients, one connection per
+        transaction, targets alternated round by round."""
+        a = self.args
+        runs = []
+        log(f"{a.rounds * len(TARGETS)} connection runs of {a.connect}s, targets alternated")
+        for rnd in range(1, a.rounds + 1):
+            for target in TARGETS:
+                tps, lat_us, cpu_us = self.pgbench(target, "simple", 4, a.connect, connect=True)
+                runs.append({"round": rnd, "target": target, "connections_per_s": tps,
+                             "latency_us": lat_us, "proxy_cpu_us_per_connection": cpu_us})
+                cpu = f" {cpu_us / 1000:6.2f} ms CPU/conn" if cpu_us is not None else ""
+                log(f"round {rnd} connect     c=4   {target:11} {tps:10.0f} conn/s "
+                    f"{lat_us / 1000:8.2f} ms{cpu}")
         return runs
 
     def idle(self, target, pid):
@@ -544,7 +565,28 @@ def paired(cells, mode, clients, target):
     return spread(ratios, 3), spread(extra, 1)
 
 
-def summarize(runs, idle, args):
+def summarize_connect(runs):
+    """Medians per target of the connection runs."""
+    out = []
+    for t in TARGETS:
+        rs = [r for r in runs if r["target"] == t]
+        if not rs:
+            continue
+        cpu = [r["proxy_cpu_us_per_connection"] for r in rs
+               if r["proxy_cpu_us_per_connection"] is not None]
+        out.append({"target": t,
+                    "connections_per_s_median": round(statistics.median(
+                        r["connections_per_s"] for r in rs), 1),
+                    "proxy_cpu_ms_per_connection": round(statistics.median(cpu) / 1000, 3)
+                    if cpu else None})
+    direct = next((r for r in out if r["target"] == "direct"), None)
+    for r in out:
+        r["vs_direct"] = round(r["connections_per_s_median"]
+                               / direct["connections_per_s_median"], 3) if direct else None
+    return out
+
+
+def summarize(runs, idle, args, connect=()):
     cells = {}
     for r in runs:
         cells.setdefault((r["mode"], r["clients"], r["target"]), []).append(r)
@@ -582,7 +624,9 @@ def summarize(runs, idle, args):
                      "cpus": os.cpu_count()},
         "table": table,
         "idle": idle,
+        "connect": summarize_connect(connect),
         "runs": runs,
+        "connect_runs": list(connect),
     }
 
 
@@ -626,6 +670,11 @@ def print_report(summary):
               f"{g['latency_us_median'] - b['latency_us_median']:+.1f} us, paired "
               f"{extra['median']:+.1f} us ({extra['min']:+.1f}..{extra['max']:+.1f}) "
               f"(goal: <= 10 us)")
+    for r in summary["connect"]:
+        cpu = r["proxy_cpu_ms_per_connection"]
+        cpu = f", proxy CPU {cpu:.2f} ms per connection" if cpu is not None else ""
+        print(f"connect: {r['target']}: {r['connections_per_s_median']:.0f} connections/s "
+              f"({r['vs_direct']:.3f} of direct){cpu}")
     for r in summary["idle"]:
         print(f"idle: {r['target']}: {r['connections']} connections, "
               f"{r['kib_per_connection']:.1f} KiB RSS each "
@@ -641,6 +690,8 @@ def main():
     p.add_argument("--threads", type=int, default=2, help="pgbench -j at most (default 2)")
     p.add_argument("--scale", type=int, default=1, help="pgbench -i scale (default 1)")
     p.add_argument("--idle", type=int, default=1000, help="idle connections (0: skip)")
+    p.add_argument("--connect", type=int, default=4,
+                   help="seconds per connection-rate run, pgbench -C (0: skip; default 4)")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
     p.add_argument("--skip-build", action="store_true", help="use the existing release build")
     p.add_argument("--gatekit", type=Path, help="use this gatekit binary (no build)")
@@ -672,8 +723,9 @@ def main():
         h.start_pgbouncer()
         h.start_gatekit()
         runs = h.run_matrix()
+        connect = h.run_connect() if args.connect > 0 else []
         idle = h.run_idle() if args.idle > 0 else []
-        summary = summarize(runs, idle, args)
+        summary = summarize(runs, idle, args, connect)
         print_report(summary)
         if args.json:
             args.json.write_text(json.dumps(summary, indent=2) + "\n")

@@ -118,7 +118,7 @@ fuzz_target!(|data: &[u8]| {
         UpstreamTls::Disable
     };
     let now = Timestamp::UNIX_EPOCH;
-    let mut s = Session::new(Arc::new(c), now, [5; 36]);
+    let mut s = Session::new(Arc::new(c), now, [5; Session::RANDOM_LEN]);
     let mask = (mode & 0x40 != 0).then(masking);
     let chunk = usize::from((mode >> 3) & 0x0f) + 1;
     let mut out = 0usize;

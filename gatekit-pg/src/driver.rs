@@ -93,14 +93,14 @@ struct Driver<G> {
 /// Runs one client connection to its end.
 pub(crate) async fn drive<G: Gate>(inner: Arc<Inner<G>>, tcp: TcpStream, peer: SocketAddr) {
     let _ = tcp.set_nodelay(true);
-    let mut random = [0u8; 36 + 16];
+    let mut random = [0u8; Session::RANDOM_LEN + 16];
     if inner.provider.secure_random.fill(&mut random).is_err() {
         tracing::error!("no randomness for a cancel key; connection refused");
         return;
     }
-    let (key_seed, id) = random.split_at(36);
-    let mut seed = [0u8; 36];
-    seed.copy_from_slice(key_seed);
+    let (session_seed, id) = random.split_at(Session::RANDOM_LEN);
+    let mut seed = [0u8; Session::RANDOM_LEN];
+    seed.copy_from_slice(session_seed);
     let session = Session::new(Arc::clone(&inner.config), now(), seed);
     let mut d = Driver {
         inner,

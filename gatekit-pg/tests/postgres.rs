@@ -39,6 +39,7 @@ fn postgres_end_to_end() {
         psql_plaintext_only_where_allowed(&cluster).await;
         bad_and_unadmitted_tokens_are_refused(&cluster).await;
         each_upstream_account_and_tls_mode(&cluster).await;
+        scram_keys_are_derived_once_and_a_wrong_password_fails(&cluster).await;
         cancel_reaches_the_backend(&cluster).await;
         pgbench_extended_through_the_gateway(&cluster).await;
         bad_input_ends_only_that_connection(&cluster).await;
@@ -183,6 +184,50 @@ async fn bad_and_unadmitted_tokens_are_refused(cluster: &Cluster) {
     .await;
     assert!(!ok);
     assert!(err.contains("does not match"), "{err}");
+}
+
+/// The gateway's SCRAM logins upstream: the keys are derived at the first and reused by
+/// the next (PostgreSQL keeps the salt until the password changes); a wrong held password
+/// is refused by the server, and the client is told the login failed.
+async fn scram_keys_are_derived_once_and_a_wrong_password_fails(cluster: &Cluster) {
+    let gw = gateway(&cluster.addr(), plaintext()).await;
+    for _ in 0..3 {
+        let (ok, out, err) = psql(
+            gw.port,
+            "disable",
+            ALICE_TOKEN,
+            "alice",
+            &["-c", "SELECT 7"],
+        )
+        .await;
+        assert!(ok, "{err}");
+        assert_eq!(out.trim(), "7");
+    }
+    let keys = gw.password.as_ref().unwrap().scram_keys();
+    assert_eq!(keys.derivations(), 1);
+
+    let wrong = gateway(
+        &cluster.addr(),
+        GwOptions {
+            password: Some("not-the-password"),
+            ..plaintext()
+        },
+    )
+    .await;
+    let (ok, _, err) = psql(
+        wrong.port,
+        "disable",
+        ALICE_TOKEN,
+        "alice",
+        &["-c", "SELECT 7"],
+    )
+    .await;
+    assert!(!ok);
+    assert!(err.contains("could not log in to the upstream"), "{err}");
+    assert_eq!(
+        wrong.password.as_ref().unwrap().scram_keys().derivations(),
+        1
+    );
 }
 
 async fn each_upstream_account_and_tls_mode(cluster: &Cluster) {

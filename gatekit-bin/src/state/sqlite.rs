@@ -75,6 +75,39 @@ impl SqliteStore {
         .map_err(|e| StateError::query(op, e))?
     }
 
+    /// Runs `f` like [`SqliteStore::run`], but lets its commit skip the wait for the disk
+    /// (`synchronous = NORMAL`). For the live-session rows only: they describe sessions
+    /// of running processes, so a crash that loses the last of them loses nothing that
+    /// still exists, and stale rows are reaped. The database stays consistent either way
+    /// (WAL), and the next `FULL` commit makes these durable too.
+    async fn run_volatile<T, F>(&self, op: &'static str, f: F) -> Result<T, StateError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StateError> + Send + 'static,
+    {
+        self.run(op, move |c| {
+            c.pragma_update(None, "synchronous", "NORMAL")
+                .map_err(q(op))?;
+            let result = f(c);
+            // Restored before anything else runs on the connection (it is held locked).
+            c.pragma_update(None, "synchronous", "FULL")
+                .map_err(q(op))?;
+            result
+        })
+        .await
+    }
+
+    /// The connection's `synchronous` level (2 is `FULL`).
+    #[cfg(test)]
+    pub(crate) async fn synchronous(&self) -> i64 {
+        self.run("synchronous", |c| {
+            c.query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .map_err(q("synchronous"))
+        })
+        .await
+        .unwrap_or(-1)
+    }
+
     fn changed(&self) {
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
@@ -420,8 +453,8 @@ impl StateStore for SqliteStore {
             check_session(session)?;
             let body = schema::session_body(session)?;
             let s = session.clone();
-            self.run("register session", move |c| {
-                c.execute(
+            self.run_volatile("register session", move |c| {
+                c.prepare_cached(
                     "INSERT INTO live_sessions (id, replica, started_at, last_seen, \
                      kill_requested_at, kill_requested_by, body) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
@@ -429,7 +462,9 @@ impl StateStore for SqliteStore {
                      started_at = excluded.started_at, last_seen = excluded.last_seen, \
                      kill_requested_at = excluded.kill_requested_at, \
                      kill_requested_by = excluded.kill_requested_by, body = excluded.body",
-                    params![
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
                         s.id,
                         s.replica,
                         micros(s.started_at),
@@ -437,8 +472,8 @@ impl StateStore for SqliteStore {
                         s.kill_requested_at.map(micros),
                         s.kill_requested_by,
                         body
-                    ],
-                )
+                    ])
+                })
                 .map_err(q("register session"))
             })
             .await?;
@@ -450,12 +485,10 @@ impl StateStore for SqliteStore {
     fn heartbeat_session<'a>(&'a self, id: &'a str, now: Timestamp) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let id = id.to_owned();
-            self.run("heartbeat session", move |c| {
+            self.run_volatile("heartbeat session", move |c| {
                 let n = c
-                    .execute(
-                        "UPDATE live_sessions SET last_seen = ?1 WHERE id = ?2",
-                        params![micros(now), id],
-                    )
+                    .prepare_cached("UPDATE live_sessions SET last_seen = ?1 WHERE id = ?2")
+                    .and_then(|mut stmt| stmt.execute(params![micros(now), id]))
                     .map_err(q("heartbeat session"))?;
                 if n == 0 {
                     return Err(StateError::SessionNotFound { id });
@@ -469,8 +502,9 @@ impl StateStore for SqliteStore {
     fn unregister_session<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let id = id.to_owned();
-            self.run("unregister session", move |c| {
-                c.execute("DELETE FROM live_sessions WHERE id = ?1", [id])
+            self.run_volatile("unregister session", move |c| {
+                c.prepare_cached("DELETE FROM live_sessions WHERE id = ?1")
+                    .and_then(|mut stmt| stmt.execute([id]))
                     .map_err(q("unregister session"))
             })
             .await?;
@@ -482,7 +516,7 @@ impl StateStore for SqliteStore {
     fn reap_sessions(&self, before: Timestamp) -> StoreFuture<'_, u64> {
         Box::pin(async move {
             let n = self
-                .run("reap sessions", move |c| {
+                .run_volatile("reap sessions", move |c| {
                     c.execute(
                         "DELETE FROM live_sessions WHERE last_seen < ?1",
                         [micros(before)],

@@ -174,6 +174,8 @@ pub enum Account {
 pub struct Gw {
     pub port: u16,
     pub gate: Arc<TestGate>,
+    /// The held password (its SCRAM key cache is the one the gateway's logins use).
+    pub password: Option<Password>,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -191,6 +193,8 @@ pub struct GwOptions {
     pub mask: Option<Arc<Masker>>,
     /// Connection workers to run the connections on, instead of the test's runtime.
     pub workers: Option<Workers>,
+    /// The held password instead of the account's right one.
+    pub password: Option<&'static str>,
 }
 
 impl Default for GwOptions {
@@ -206,6 +210,7 @@ impl Default for GwOptions {
             client_pem: None,
             mask: None,
             workers: None,
+            password: None,
         }
     }
 }
@@ -219,7 +224,8 @@ pub async fn gateway(upstream: &str, o: GwOptions) -> Gw {
     };
     let mut s = SessionConfig::new("shop", user);
     s.upstream_database = Some("shop".into());
-    s.upstream_password = password.map(Password::new);
+    s.upstream_password = o.password.or(password).map(Password::new);
+    let held = s.upstream_password.clone();
     s.upstream_tls = o.upstream_tls;
     s.allow_plaintext_auth = o.plaintext;
     s.startup_timeout = jiff::SignedDuration::try_from(o.startup_timeout).unwrap();
@@ -252,6 +258,7 @@ pub async fn gateway(upstream: &str, o: GwOptions) -> Gw {
     Gw {
         port,
         gate,
+        password: held,
         _stop: tx,
     }
 }

@@ -64,7 +64,7 @@ fn approval(n: u32, scope: ApprovalScope, min_approvals: u32) -> Approval {
     .unwrap()
 }
 
-fn session(id: &str, replica: &str) -> LiveSession {
+pub(super) fn session(id: &str, replica: &str) -> LiveSession {
     LiveSession {
         id: id.to_owned(),
         replica: replica.to_owned(),

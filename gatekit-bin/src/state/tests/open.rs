@@ -5,7 +5,7 @@ use std::path::Path;
 use gatekit_core::approval::Status;
 
 use crate::config::Secret;
-use crate::state::{Location, StateError, open};
+use crate::state::{Location, StateError, StateStore as _, open};
 
 #[test]
 fn urls_pick_the_backend() {
@@ -80,6 +80,36 @@ async fn sqlite_restart_keeps_approvals_and_schema_is_migrated_once() {
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
+async fn sqlite_live_session_writes_leave_approvals_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gatekit.db");
+    let store = crate::state::SqliteStore::open(&path).await.unwrap();
+    assert_eq!(store.synchronous().await, 2, "FULL from the start");
+    let live = super::cases::session("s-1", "r-1");
+    store.register_session(&live).await.unwrap();
+    store
+        .heartbeat_session("s-1", super::cases::t0())
+        .await
+        .unwrap();
+    assert_eq!(store.list_sessions().await.unwrap(), vec![live]);
+    store.unregister_session("s-1").await.unwrap();
+    // Failing ones too restore the level.
+    assert!(
+        store
+            .heartbeat_session("s-1", super::cases::t0())
+            .await
+            .is_err()
+    );
+    assert_eq!(store.synchronous().await, 2, "FULL again for approvals");
+    let pending = super::cases::pending(13);
+    store.create_approval(&pending).await.unwrap();
+    drop(store);
+    let store = crate::state::SqliteStore::open(&path).await.unwrap();
+    assert_eq!(store.get_approval(&pending.id).await.unwrap(), pending);
+    assert!(store.list_sessions().await.unwrap().is_empty());
 }
 
 #[tokio::test]

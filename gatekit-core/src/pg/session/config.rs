@@ -1,8 +1,11 @@
 //! What a gateway session needs to know about its target, fixed for every connection.
 
+use std::sync::Arc;
+
 use jiff::SignedDuration;
 
 use crate::pg::codec::Limits;
+use crate::pg::scram::KeyCache;
 
 /// TLS towards the upstream server (`upstream_tls` in the target config).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -30,25 +33,47 @@ pub enum UserCheck {
 }
 
 /// The upstream account's password, held by the gateway and never shown to the client.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Password(String);
+///
+/// It carries the SCRAM keys derived from it ([`KeyCache`]), shared by its clones: the
+/// logins of every connection to a target reuse them.
+#[derive(Clone)]
+pub struct Password {
+    secret: String,
+    scram: Arc<KeyCache>,
+}
 
 impl Password {
     /// Wraps a password.
     pub fn new(password: impl Into<String>) -> Self {
-        Password(password.into())
+        Password {
+            secret: password.into(),
+            scram: Arc::default(),
+        }
     }
 
     /// The password, for the adapter's own connections with the held account (catalog
     /// lookups). Never log it.
     pub fn reveal(&self) -> &str {
-        &self.0
+        &self.secret
+    }
+
+    /// The SCRAM keys derived from this password so far.
+    pub fn scram_keys(&self) -> &KeyCache {
+        &self.scram
     }
 
     pub(crate) fn as_bytes(&self) -> &[u8] {
-        self.0.as_bytes()
+        self.secret.as_bytes()
     }
 }
+
+impl PartialEq for Password {
+    fn eq(&self, other: &Self) -> bool {
+        self.secret == other.secret
+    }
+}
+
+impl Eq for Password {}
 
 impl std::fmt::Debug for Password {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

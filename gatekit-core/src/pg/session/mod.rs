@@ -20,12 +20,12 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use jiff::Timestamp;
-use postgres_protocol::authentication::sasl::ScramSha256;
 
 use crate::Identity;
 use crate::pg::codec::encode::{self, ErrorBuilder, Severity};
 use crate::pg::codec::{CancelKey, Frame, FrontendMessage, ProtocolVersion, StartupPacket};
 use crate::pg::error::{PgError, Side, Tag};
+use crate::pg::scram::ScramClient;
 
 pub use columns::{ColumnCache, ColumnKey, QualifiedColumn};
 pub use config::{DEFAULT_ALLOWED_SETTINGS, Password, SessionConfig, UpstreamTls, UserCheck};
@@ -245,7 +245,8 @@ pub struct Session {
     client: Option<startup::ClientStartup>,
     identity: Option<Identity>,
     upstream_startup: Bytes,
-    scram: Option<ScramSha256>,
+    scram: Option<ScramClient>,
+    scram_nonce: [u8; 18],
     issued_pid: u32,
     issued_secret: [u8; 32],
     upstream_key: Option<CancelKey>,
@@ -289,13 +290,24 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
+    /// How many random bytes [`Session::new`] takes.
+    pub const RANDOM_LEN: usize = 54;
+
     /// A session for a client that has just connected at `now`.
     ///
     /// `random` must come from a cryptographically secure source: its first 4 bytes make
-    /// the process id and the other 32 the secret of the cancel key the client is given.
-    pub fn new(config: Arc<SessionConfig>, now: Timestamp, random: [u8; 36]) -> Self {
-        let [a, b, c, d, rest @ ..] = random;
-        let pid = (u32::from_be_bytes([a, b, c, d]) & 0x7fff_ffff).max(1);
+    /// the process id and the next 32 the secret of the cancel key the client is given; the
+    /// last 18 make the nonce of the upstream SCRAM login.
+    pub fn new(config: Arc<SessionConfig>, now: Timestamp, random: [u8; Self::RANDOM_LEN]) -> Self {
+        let mut pid = [0u8; 4];
+        let mut secret = [0u8; 32];
+        let mut scram_nonce = [0u8; 18];
+        let (head, nonce) = random.split_at(36);
+        let (p, rest) = head.split_at(4);
+        pid.copy_from_slice(p);
+        secret.copy_from_slice(rest);
+        scram_nonce.copy_from_slice(nonce);
+        let pid = (u32::from_be_bytes(pid) & 0x7fff_ffff).max(1);
         let startup_deadline = now.checked_add(config.startup_timeout).ok();
         Session {
             config,
@@ -311,8 +323,9 @@ impl Session {
             identity: None,
             upstream_startup: Bytes::new(),
             scram: None,
+            scram_nonce,
             issued_pid: pid,
-            issued_secret: rest,
+            issued_secret: secret,
             upstream_key: None,
             startup_deadline,
             expires_at: None,

@@ -4,12 +4,13 @@
 use bytes::{Buf, Bytes};
 use jiff::Timestamp;
 use postgres_protocol::authentication::md5_hash;
-use postgres_protocol::authentication::sasl::{ChannelBinding, SCRAM_SHA_256, ScramSha256};
+use postgres_protocol::authentication::sasl::SCRAM_SHA_256;
 
-use super::{Event, Session, State, UpstreamTls};
+use super::{Event, Password, Session, State, UpstreamTls};
 use crate::pg::codec::encode;
 use crate::pg::codec::{AuthRequest, BackendMessage, CancelKey, ErrorFields, Frame};
 use crate::pg::error::{PgError, Side, Tag};
+use crate::pg::scram::{ScramClient, ScramError};
 
 impl Session {
     pub(super) fn process_upstream(&mut self, now: Timestamp) -> Result<(), PgError> {
@@ -82,15 +83,18 @@ impl Session {
     }
 
     fn password(&self) -> Result<&[u8], PgError> {
+        self.upstream_password().map(Password::as_bytes)
+    }
+
+    fn upstream_password(&self) -> Result<&Password, PgError> {
         self.config
             .upstream_password
             .as_ref()
-            .map(super::config::Password::as_bytes)
             .ok_or(PgError::UpstreamPasswordMissing)
     }
 
     fn on_upstream_auth(&mut self, frame: &Frame) -> Result<(), PgError> {
-        let scram_err = |e: std::io::Error| PgError::UpstreamScram {
+        let scram_err = |e: ScramError| PgError::UpstreamScram {
             detail: e.to_string(),
         };
         match frame.backend()? {
@@ -117,23 +121,25 @@ impl Session {
                     }
                     // Channel binding is not offered ('n'): the server is authenticated by
                     // its certificate under `verify-full`, and by the SCRAM server
-                    // signature checked below in every mode. The client nonce comes from
-                    // postgres-protocol's own OS-seeded generator, the one randomness this
-                    // sans-IO session does not take from its caller.
-                    let scram = ScramSha256::new(self.password()?, ChannelBinding::unsupported());
+                    // signature checked below in every mode.
+                    let scram = ScramClient::new(&self.scram_nonce);
                     encode::sasl_initial_response(
                         &mut self.to_upstream,
                         SCRAM_SHA_256,
-                        scram.message(),
+                        scram.first_message(),
                     );
                     self.scram = Some(scram);
                 }
                 AuthRequest::SaslContinue(data) => {
-                    let Some(scram) = self.scram.as_mut() else {
+                    let Some(mut scram) = self.scram.take() else {
                         return Err(self.unexpected(Side::Upstream, b'R'));
                     };
-                    scram.update(data).map_err(scram_err)?;
-                    encode::sasl_response(&mut self.to_upstream, scram.message());
+                    let password = self.upstream_password()?;
+                    let answer = scram
+                        .server_first(data, password.as_bytes(), password.scram_keys())
+                        .map_err(scram_err)?;
+                    encode::sasl_response(&mut self.to_upstream, answer);
+                    self.scram = Some(scram);
                 }
                 AuthRequest::SaslFinal(data) => {
                     let Some(scram) = self.scram.as_mut() else {
@@ -141,7 +147,7 @@ impl Session {
                     };
                     // Checks the server's signature: a server that does not know the
                     // password cannot fake a login.
-                    scram.finish(data).map_err(scram_err)?;
+                    scram.server_final(data).map_err(scram_err)?;
                 }
                 AuthRequest::Other(code) => return Err(PgError::UpstreamAuthUnsupported { code }),
             },

@@ -73,7 +73,7 @@ impl Pair {
     pub(crate) fn new(config: SessionConfig, auth: UpstreamAuth) -> Self {
         let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
         Pair {
-            session: Session::new(Arc::new(config), now, [7; 36]),
+            session: Session::new(Arc::new(config), now, [7; Session::RANDOM_LEN]),
             server: FakeServer::new(auth),
             now,
             client_rx: Vec::new(),

@@ -489,7 +489,7 @@ fn arb_session() -> Session {
         statement: 4096,
         ..Limits::default()
     };
-    Session::new(Arc::new(c), Timestamp::UNIX_EPOCH, [3; 36])
+    Session::new(Arc::new(c), Timestamp::UNIX_EPOCH, [3; Session::RANDOM_LEN])
 }
 
 proptest! {
