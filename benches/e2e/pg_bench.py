@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """End-to-end PostgreSQL benchmark: direct vs pgbouncer vs gatekit, in one run.
 
-Starts a throwaway PostgreSQL 15, pgbouncer (session mode, plaintext to clients, SCRAM to
-the server) and `gatekit serve` (the example policy, a masking profile on for the bench
-user's group, plaintext on loopback via `allow_plaintext_auth`, and TLS for the TLS runs),
-then runs `pgbench -S` in extended and simple mode at 1, 8 and 32 clients against each,
+Starts a throwaway PostgreSQL 15, a bare tokio relay (`copy_bidirectional`, the
+calibration: what any tokio proxy costs here), pgbouncer (session mode, plaintext to
+clients, SCRAM to the server) and `gatekit serve` (the example policy, a masking profile on
+for the bench user's group, plaintext on loopback via `allow_plaintext_auth`, and TLS for
+the TLS runs), then runs `pgbench -S` in extended and simple mode at 1, 8 and 32 clients against each,
 alternating targets round by round. For the proxies it also reports their own CPU time
 (user + system, from /proc) per transaction: on a machine where the proxy, PostgreSQL and
 pgbench share the cores, that number moves far less between runs than TPS does. Afterwards
@@ -48,7 +49,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 USER = "bench"
 DB = "bench"
-TARGETS = ("direct", "pgbouncer", "gatekit", "gatekit-tls")
+TARGETS = ("direct", "relay", "pgbouncer", "gatekit", "gatekit-tls")
 
 
 def log(msg):
@@ -145,6 +146,8 @@ class Harness:
         self.pg_port = free_port()
         self.bouncer_port = free_port()
         self.gatekit_port = free_port()
+        self.relay_port = free_port()
+        self.relay_bin = None
         self.password = secrets.token_hex(16)
         self.dev_secret = secrets.token_hex(32)
         self.token = None
@@ -223,6 +226,16 @@ class Harness:
                 raise SystemExit("cargo build --release -p gatekit-bin failed")
         if not self.gatekit_bin.exists():
             raise SystemExit(f"{self.gatekit_bin} is missing (build it, or drop --skip-build)")
+        target_dir = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+        self.relay_bin = target_dir / "release" / "examples" / "tcp_relay"
+        if not self.args.skip_build:
+            log("building the calibration relay (release)")
+            r = subprocess.run(["cargo", "build", "--release", "-q", "-p", "gatekit-benches",
+                                "--example", "tcp_relay"], cwd=ROOT)
+            if r.returncode != 0:
+                raise SystemExit("cargo build --release --example tcp_relay failed")
+        if not self.relay_bin.exists():
+            raise SystemExit(f"{self.relay_bin} is missing (build it, or drop --skip-build)")
 
     def ensure_pgbouncer(self):
         if shutil.which("pgbouncer"):
@@ -293,6 +306,13 @@ class Harness:
             os.chmod(f, 0o600)
         p = self.spawn("pgbouncer", self.as_postgres(["pgbouncer", str(ini)]))
         wait_port(self.bouncer_port, p, "pgbouncer")
+        if self.proxy_cpus:
+            pin(p.pid, self.proxy_cpus)
+
+    def start_relay(self):
+        p = self.spawn("relay", [str(self.relay_bin), f"127.0.0.1:{self.relay_port}",
+                                 f"127.0.0.1:{self.pg_port}"])
+        wait_port(self.relay_port, p, "the relay")
         if self.proxy_cpus:
             pin(p.pid, self.proxy_cpus)
 
@@ -374,6 +394,7 @@ exempt_groups = ["dba"]
         """(port, password, sslmode) of a target."""
         return {
             "direct": (self.pg_port, self.password, "disable"),
+            "relay": (self.relay_port, self.password, "disable"),
             "pgbouncer": (self.bouncer_port, self.password, "disable"),
             "gatekit": (self.gatekit_port, self.token, "disable"),
             "gatekit-tls": (self.gatekit_port, self.token, "require"),
@@ -381,7 +402,8 @@ exempt_groups = ["dba"]
 
     def proxy_pid(self, target):
         """The process whose CPU a target's transactions cost beyond PostgreSQL's."""
-        name = {"pgbouncer": "pgbouncer", "gatekit": "gatekit", "gatekit-tls": "gatekit"}.get(target)
+        name = {"relay": "relay", "pgbouncer": "pgbouncer", "gatekit": "gatekit",
+                "gatekit-tls": "gatekit"}.get(target)
         return self.procs[name].pid if name else None
 
     def pgbench(self, target, mode, clients, seconds, connect=False):
@@ -603,8 +625,8 @@ def summarize(runs, idle, args, connect=()):
                           statistics.median(cpu) if cpu else None)
             for t in TARGETS:
                 tps, lat, cpu = med[t]
-                ratio, extra = paired(cells, mode, clients, t) if t.startswith("gatekit") \
-                    else (None, None)
+                ratio, extra = paired(cells, mode, clients, t) \
+                    if t not in ("direct", "pgbouncer") else (None, None)
                 table.append({
                     "mode": mode, "clients": clients, "target": t,
                     "tps_median": round(tps, 1),
@@ -720,6 +742,7 @@ def main():
         h.start_postgres()
         h.write_gatekit_config()
         h.mint_token()
+        h.start_relay()
         h.start_pgbouncer()
         h.start_gatekit()
         runs = h.run_matrix()
