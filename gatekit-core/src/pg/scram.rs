@@ -74,7 +74,7 @@ pub enum ScramError {
     #[error("the server asks for {iterations} iterations; at most {MAX_ITERATIONS} are allowed")]
     TooManyIterations {
         /// The iteration count the server sent.
-        iterations: u32,
+        iterations: u64,
     },
     /// The server ended the exchange with an error (`e=`).
     #[error("the server refused the login: {reason}")]
@@ -300,9 +300,14 @@ impl ScramClient {
         };
         let text = std::str::from_utf8(message).map_err(|_| ScramError::NotUtf8)?;
         if let Some(reason) = text.strip_prefix("e=") {
+            // The server's words reach the log: printable ASCII only, and not much of it.
             let reason = reason.split(',').next().unwrap_or_default();
             return Err(ScramError::Server {
-                reason: reason.chars().take(200).collect(),
+                reason: reason
+                    .chars()
+                    .filter(|c| c.is_ascii_graphic() || *c == ' ')
+                    .take(200)
+                    .collect(),
             });
         }
         let value = text
@@ -375,11 +380,13 @@ impl<'a> ServerFirst<'a> {
         let count: u64 = iterations
             .parse()
             .map_err(|_| malformed("the iteration count is not a number"))?;
-        let count = u32::try_from(count).unwrap_or(u32::MAX);
-        if count > MAX_ITERATIONS {
+        if count > u64::from(MAX_ITERATIONS) {
             return Err(ScramError::TooManyIterations { iterations: count });
         }
-        let iterations = NonZeroU32::new(count).ok_or(malformed("the iteration count is zero"))?;
+        let iterations = u32::try_from(count)
+            .ok()
+            .and_then(NonZeroU32::new)
+            .ok_or(malformed("the iteration count is zero"))?;
         Ok(ServerFirst {
             text,
             nonce,
