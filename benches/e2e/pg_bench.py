@@ -25,7 +25,7 @@ Everything listens on 127.0.0.1 only. Every process and the temp dir are removed
 also on Ctrl-C and SIGTERM. Python 3 standard library only; run as root (the servers run as
 the `postgres` user) or as a user that may run initdb.
 
-    benches/e2e/pg_bench.py                      # ~5 minutes with the defaults
+    benches/e2e/pg_bench.py                      # ~8 minutes with the defaults
     benches/e2e/pg_bench.py --rounds 5 --seconds 10 --json /tmp/e2e.json
     benches/e2e/pg_bench.py --pin --clients 1,8   # proxies on a CPU of their own
 """
@@ -641,6 +641,7 @@ def summarize(runs, idle, args, connect=()):
     return {
         "settings": {"rounds": args.rounds, "seconds": args.seconds, "clients": args.clients,
                      "modes": args.modes, "scale": args.scale, "threads": args.threads,
+                     "connect_seconds": args.connect, "idle": args.idle,
                      "gatekit_threads": args.gatekit_threads or "per CPU",
                      "pinned": args.pin,
                      "cpus": os.cpu_count()},
@@ -716,7 +717,9 @@ def main():
                    help="seconds per connection-rate run, pgbench -C (0: skip; default 4)")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
     p.add_argument("--skip-build", action="store_true", help="use the existing release build")
-    p.add_argument("--gatekit", type=Path, help="use this gatekit binary (no build)")
+    p.add_argument("--gatekit", type=Path,
+                   help="use this gatekit binary (no gatekit build; the relay is still built "
+                        "unless --skip-build)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, audit trail)")
     p.add_argument("--gatekit-log", default="warn", help="GATEKIT_LOG for the gateway")
     p.add_argument("--pin", action="store_true",

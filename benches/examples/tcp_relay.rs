@@ -36,6 +36,8 @@ async fn main() {
     };
     loop {
         let Ok((mut client, _)) = listener.accept().await else {
+            // Out of descriptors, say: wait rather than spin.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             continue;
         };
         tokio::spawn(async move {

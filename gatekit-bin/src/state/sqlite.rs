@@ -27,6 +27,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    /// A second connection, for the live-session rows only ([`SqliteStore::run_live`]).
+    live: Arc<Mutex<Connection>>,
     path: PathBuf,
     /// Ticks on changes made through this store, waking its waiters at once.
     changes: watch::Sender<u64>,
@@ -45,11 +47,16 @@ impl SqliteStore {
     /// its schema up to date.
     pub async fn open(path: &Path) -> Result<SqliteStore, StateError> {
         let owned = path.to_owned();
-        let conn = tokio::task::spawn_blocking(move || open_blocking(&owned))
-            .await
-            .map_err(|e| StateError::query("open", e))??;
+        let (conn, live) = tokio::task::spawn_blocking(move || {
+            let conn = open_blocking(&owned)?;
+            let live = open_connection(&owned, "NORMAL")?;
+            Ok::<_, StateError>((conn, live))
+        })
+        .await
+        .map_err(|e| StateError::query("open", e))??;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
+            live: Arc::new(Mutex::new(live)),
             path: path.to_owned(),
             changes: watch::Sender::new(0),
         })
@@ -75,37 +82,37 @@ impl SqliteStore {
         .map_err(|e| StateError::query(op, e))?
     }
 
-    /// Runs `f` like [`SqliteStore::run`], but lets its commit skip the wait for the disk
-    /// (`synchronous = NORMAL`). For the live-session rows only: they describe sessions
-    /// of running processes, so a crash that loses the last of them loses nothing that
-    /// still exists, and stale rows are reaped. The database stays consistent either way
-    /// (WAL), and the next `FULL` commit makes these durable too.
-    async fn run_volatile<T, F>(&self, op: &'static str, f: F) -> Result<T, StateError>
+    /// Runs `f` like [`SqliteStore::run`], on the connection for the live-session rows,
+    /// whose commits do not wait for the disk (`synchronous = NORMAL`). They describe
+    /// sessions of running processes, so a crash that loses the last of them loses nothing
+    /// that still exists, and stale rows are reaped. The database stays consistent either
+    /// way (WAL), and the next commit on the main connection (`FULL`) makes them durable
+    /// too.
+    async fn run_live<T, F>(&self, op: &'static str, f: F) -> Result<T, StateError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StateError> + Send + 'static,
     {
-        self.run(op, move |c| {
-            c.pragma_update(None, "synchronous", "NORMAL")
-                .map_err(q(op))?;
-            let result = f(c);
-            // Restored before anything else runs on the connection (it is held locked).
-            c.pragma_update(None, "synchronous", "FULL")
-                .map_err(q(op))?;
-            result
+        let conn = self.live.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut conn)
         })
         .await
+        .map_err(|e| StateError::query(op, e))?
     }
 
-    /// The connection's `synchronous` level (2 is `FULL`).
+    /// The `synchronous` levels (2 is `FULL`, 1 `NORMAL`) of the main connection and
+    /// of the live-session one.
     #[cfg(test)]
-    pub(crate) async fn synchronous(&self) -> i64 {
-        self.run("synchronous", |c| {
+    pub(crate) async fn synchronous(&self) -> (i64, i64) {
+        let level = |c: &mut Connection| {
             c.query_row("PRAGMA synchronous", [], |r| r.get(0))
                 .map_err(q("synchronous"))
-        })
-        .await
-        .unwrap_or(-1)
+        };
+        let main = self.run("synchronous", level).await.unwrap_or(-1);
+        let live = self.run_live("synchronous", level).await.unwrap_or(-1);
+        (main, live)
     }
 
     fn changed(&self) {
@@ -215,18 +222,28 @@ impl SqliteStore {
     }
 }
 
-/// Opens the file, sets WAL mode and the busy timeout, and migrates.
+/// Opens the file (creating its directory), sets WAL mode, `synchronous = FULL` and the
+/// busy timeout, and migrates.
 fn open_blocking(path: &Path) -> Result<Connection, StateError> {
-    let location = path.display().to_string();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| StateError::Unreachable {
+            location: path.display().to_string(),
+            message: format!("cannot create {}: {e}", dir.display()),
+        })?;
+    }
+    let mut conn = open_connection(path, "FULL")?;
+    migrate(&mut conn, &path.display().to_string())?;
+    Ok(conn)
+}
+
+/// Opens one connection to the file in WAL mode with the busy timeout and `synchronous`
+/// at `level`.
+fn open_connection(path: &Path, level: &str) -> Result<Connection, StateError> {
     let unreachable = |message: String| StateError::Unreachable {
-        location: location.clone(),
+        location: path.display().to_string(),
         message,
     };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| unreachable(format!("cannot create {}: {e}", dir.display())))?;
-    }
-    let mut conn = Connection::open(path).map_err(|e| unreachable(e.to_string()))?;
+    let conn = Connection::open(path).map_err(|e| unreachable(e.to_string()))?;
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(|e| unreachable(e.to_string()))?;
     let mode: String = conn
@@ -237,9 +254,8 @@ fn open_blocking(path: &Path) -> Result<Connection, StateError> {
             "cannot use WAL mode (journal_mode is {mode})"
         )));
     }
-    conn.execute_batch("PRAGMA synchronous = FULL")
+    conn.pragma_update(None, "synchronous", level)
         .map_err(|e| unreachable(e.to_string()))?;
-    migrate(&mut conn, &location)?;
     Ok(conn)
 }
 
@@ -453,7 +469,7 @@ impl StateStore for SqliteStore {
             check_session(session)?;
             let body = schema::session_body(session)?;
             let s = session.clone();
-            self.run_volatile("register session", move |c| {
+            self.run_live("register session", move |c| {
                 c.prepare_cached(
                     "INSERT INTO live_sessions (id, replica, started_at, last_seen, \
                      kill_requested_at, kill_requested_by, body) \
@@ -485,7 +501,7 @@ impl StateStore for SqliteStore {
     fn heartbeat_session<'a>(&'a self, id: &'a str, now: Timestamp) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let id = id.to_owned();
-            self.run_volatile("heartbeat session", move |c| {
+            self.run_live("heartbeat session", move |c| {
                 let n = c
                     .prepare_cached("UPDATE live_sessions SET last_seen = ?1 WHERE id = ?2")
                     .and_then(|mut stmt| stmt.execute(params![micros(now), id]))
@@ -502,7 +518,7 @@ impl StateStore for SqliteStore {
     fn unregister_session<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let id = id.to_owned();
-            self.run_volatile("unregister session", move |c| {
+            self.run_live("unregister session", move |c| {
                 c.prepare_cached("DELETE FROM live_sessions WHERE id = ?1")
                     .and_then(|mut stmt| stmt.execute([id]))
                     .map_err(q("unregister session"))
@@ -516,12 +532,10 @@ impl StateStore for SqliteStore {
     fn reap_sessions(&self, before: Timestamp) -> StoreFuture<'_, u64> {
         Box::pin(async move {
             let n = self
-                .run_volatile("reap sessions", move |c| {
-                    c.execute(
-                        "DELETE FROM live_sessions WHERE last_seen < ?1",
-                        [micros(before)],
-                    )
-                    .map_err(q("reap sessions"))
+                .run_live("reap sessions", move |c| {
+                    c.prepare_cached("DELETE FROM live_sessions WHERE last_seen < ?1")
+                        .and_then(|mut stmt| stmt.execute([micros(before)]))
+                        .map_err(q("reap sessions"))
                 })
                 .await?;
             Ok(n as u64)

@@ -137,10 +137,17 @@ pub struct KeyCache {
 }
 
 struct Cached {
+    /// SHA-256 of the password the keys were derived from.
     password: [u8; 32],
     salt: Vec<u8>,
     iterations: u32,
     keys: Keys,
+}
+
+impl Drop for Cached {
+    fn drop(&mut self) {
+        self.password.zeroize();
+    }
 }
 
 impl KeyCache {
@@ -150,14 +157,14 @@ impl KeyCache {
     }
 
     fn keys(&self, password: &[u8], salt: &[u8], iterations: NonZeroU32) -> Keys {
-        let mut fingerprint = [0u8; 32];
+        let mut fingerprint = zeroize::Zeroizing::new([0u8; 32]);
         fingerprint.copy_from_slice(digest::digest(&digest::SHA256, password).as_ref());
         {
             let last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(c) = last.as_ref()
                 && c.iterations == iterations.get()
                 && c.salt == salt
-                && constant_time::verify_slices_are_equal(&c.password, &fingerprint).is_ok()
+                && constant_time::verify_slices_are_equal(&c.password, &*fingerprint).is_ok()
             {
                 return c.keys.clone();
             }
@@ -167,7 +174,7 @@ impl KeyCache {
         self.derivations
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(Cached {
-            password: fingerprint,
+            password: *fingerprint,
             salt: salt.to_vec(),
             iterations: iterations.get(),
             keys: keys.clone(),
@@ -190,7 +197,9 @@ enum Step {
     First,
     /// The final message was made; the server's signature is awaited.
     Final { server_signature: [u8; 32] },
-    /// The exchange succeeded or failed.
+    /// The server proved it knows the password.
+    Verified,
+    /// The exchange failed.
     Done,
 }
 
@@ -231,6 +240,12 @@ impl ScramClient {
         }
     }
 
+    /// Whether the server proved it knows the password ([`ScramClient::server_final`]
+    /// succeeded). A server that says the login succeeded before this is an impostor.
+    pub fn verified(&self) -> bool {
+        matches!(self.step, Step::Verified)
+    }
+
     /// The client-first message, for the `SASLInitialResponse`.
     pub fn first_message(&self) -> &[u8] {
         &self.message
@@ -265,7 +280,7 @@ impl ScramClient {
         auth.push_str(&without_proof);
 
         let stored = digest::digest(&digest::SHA256, &keys.client);
-        let signature = tag(
+        let mut signature = tag(
             &hmac::Key::new(hmac::HMAC_SHA256, stored.as_ref()),
             auth.as_bytes(),
         );
@@ -273,6 +288,7 @@ impl ScramClient {
         for (p, s) in proof.iter_mut().zip(signature) {
             *p ^= s;
         }
+        signature.zeroize();
         let server_signature = tag(
             &hmac::Key::new(hmac::HMAC_SHA256, &keys.server),
             auth.as_bytes(),
@@ -322,7 +338,9 @@ impl ScramClient {
             .decode(value)
             .map_err(|_| malformed("the signature is not base64"))?;
         constant_time::verify_slices_are_equal(&sent, &server_signature)
-            .map_err(|_| ScramError::BadServerSignature)
+            .map_err(|_| ScramError::BadServerSignature)?;
+        self.step = Step::Verified;
+        Ok(())
     }
 }
 
@@ -368,6 +386,9 @@ impl<'a> ServerFirst<'a> {
         let salt = STANDARD
             .decode(salt)
             .map_err(|_| malformed("the salt is not base64"))?;
+        if salt.len() > MAX_SALT_LEN {
+            return Err(malformed("the salt is too long"));
+        }
         if salt.is_empty() {
             return Err(malformed("the salt is empty"));
         }

@@ -265,6 +265,16 @@ fn malformed_server_first_messages_are_refused() {
         (
             format!(
                 "r={nonce}x,s={},i=4096",
+                STANDARD.encode([1u8; MAX_SALT_LEN + 1])
+            ),
+            ScramError::Malformed {
+                message: "first",
+                what: "the salt is too long",
+            },
+        ),
+        (
+            format!(
+                "r={nonce}x,s={},i=4096",
                 STANDARD.encode([1u8; MAX_SALT_LEN + 3])
             ),
             ScramError::Malformed {

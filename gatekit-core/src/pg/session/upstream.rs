@@ -100,9 +100,26 @@ impl Session {
         match frame.backend()? {
             BackendMessage::Authentication(req) => match req {
                 AuthRequest::Ok => {
-                    self.scram = None;
+                    // Once SCRAM began, only a server that proved it knows the password
+                    // may end the login: one that skips its signature is not trusted.
+                    if self.scram.take().is_some_and(|s| !s.verified()) {
+                        return Err(PgError::UpstreamScram {
+                            detail: "the server ended the login without proving it knows \
+                                     the password"
+                                .into(),
+                        });
+                    }
                     encode::authentication_ok(&mut self.to_client);
                     self.state = State::UpstreamStartup;
+                }
+                // Once SCRAM began, no other method (a downgrade that would reveal the
+                // password) and no second exchange.
+                AuthRequest::Cleartext | AuthRequest::Md5 { .. } | AuthRequest::Sasl(_)
+                    if self.scram.is_some() =>
+                {
+                    return Err(PgError::UpstreamScram {
+                        detail: "the server asked for another login in the middle of SCRAM".into(),
+                    });
                 }
                 AuthRequest::Cleartext => {
                     let pw = self.password()?.to_vec();

@@ -16,7 +16,7 @@ use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
 
 use self::harness::{Pair, backend_frames};
-use self::server::UpstreamAuth;
+use self::server::{FakeServer, UpstreamAuth};
 use super::*;
 use crate::pg::codec::{BackendMessage, Limits, encode};
 
@@ -254,6 +254,37 @@ fn upstream_scram_with_wrong_password_fails_closed() {
         p.session.error(),
         Some(PgError::UpstreamLogin { .. })
     ));
+}
+
+/// A server that does not play SCRAM to its end is refused: one that says the login
+/// succeeded without proving it knows the password (an impostor), and one that asks for
+/// the password in clear once SCRAM began (a downgrade).
+#[test]
+fn upstream_that_breaks_off_scram_is_refused() {
+    /// How the server misbehaves, the error's words, and what the server gets once it
+    /// said AuthenticationOk (only the goodbye).
+    type Case = (fn(&mut FakeServer), &'static str, &'static [u8]);
+    let cases: [Case; 2] = [
+        (|s| s.impostor = true, "without proving", b"X\0\0\0\x04"),
+        (|s| s.downgrade = true, "middle of SCRAM", b""),
+    ];
+    for (misbehave, detail, after_ok) in cases {
+        let c = config(&UpstreamAuth::Scram("right".into()));
+        let mut p = Pair::new(c, UpstreamAuth::Scram("right".into()));
+        misbehave(&mut p.server);
+        p.client_tls_startup(ProtocolVersion::V3_0, &[("user", "alice")]);
+        p.send_token("good");
+        assert!(
+            matches!(
+                p.session.error(),
+                Some(PgError::UpstreamScram { detail: d }) if d.contains(detail)
+            ),
+            "{detail}: {:?}",
+            p.session.error()
+        );
+        assert_eq!(p.last_error_fields().0, "08006");
+        assert_eq!(p.server.received_after_login, after_ok, "{detail}");
+    }
 }
 
 #[test]

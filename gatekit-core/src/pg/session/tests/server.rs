@@ -52,6 +52,11 @@ pub(crate) struct FakeServer {
     pub mute: bool,
     /// Transaction status reported in ReadyForQuery.
     pub tx: u8,
+    /// Play a server that does not know the password: answer the SCRAM client-final
+    /// message with AuthenticationOk at once, without checking the proof or signing.
+    pub impostor: bool,
+    /// Answer the SCRAM client-first message by asking for the password in clear.
+    pub downgrade: bool,
     skip_till_sync: bool,
 }
 
@@ -97,6 +102,8 @@ impl FakeServer {
             terminated: false,
             mute: false,
             tx: b'I',
+            impostor: false,
+            downgrade: false,
             skip_till_sync: false,
         }
     }
@@ -252,6 +259,10 @@ impl FakeServer {
                         self.refuse(&mut out);
                     }
                 }
+                (State::ScramFirst, FrontendMessage::AuthResponse(_)) if self.downgrade => {
+                    auth(&mut out, 3, &[]);
+                    self.state = State::Password;
+                }
                 (State::ScramFirst, FrontendMessage::AuthResponse(p)) => {
                     let mech_end = p.iter().position(|&b| b == 0).unwrap();
                     assert_eq!(&p[..mech_end], b"SCRAM-SHA-256");
@@ -274,6 +285,10 @@ impl FakeServer {
                     },
                     FrontendMessage::AuthResponse(p),
                 ) => {
+                    if self.impostor {
+                        self.login_ok(&mut out);
+                        continue;
+                    }
                     let fin = std::str::from_utf8(p).unwrap();
                     let (without_proof, proof) = fin.rsplit_once(",p=").unwrap();
                     assert_eq!(without_proof, format!("c=biws,r={nonce}"));
