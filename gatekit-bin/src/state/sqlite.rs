@@ -67,19 +67,13 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Runs `f` on the connection on the blocking pool.
+    /// Runs `f` on the main connection on the blocking pool.
     async fn run<T, F>(&self, op: &'static str, f: F) -> Result<T, StateError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StateError> + Send + 'static,
     {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
-            f(&mut conn)
-        })
-        .await
-        .map_err(|e| StateError::query(op, e))?
+        on_blocking_pool(&self.conn, op, f).await
     }
 
     /// Runs `f` like [`SqliteStore::run`], on the connection for the live-session rows,
@@ -93,13 +87,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StateError> + Send + 'static,
     {
-        let conn = self.live.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
-            f(&mut conn)
-        })
-        .await
-        .map_err(|e| StateError::query(op, e))?
+        on_blocking_pool(&self.live, op, f).await
     }
 
     /// The `synchronous` levels (2 is `FULL`, 1 `NORMAL`) of the main connection and
@@ -220,6 +208,25 @@ impl SqliteStore {
         })
         .await
     }
+}
+
+/// Runs `f` on `conn`, locked, on the blocking pool.
+async fn on_blocking_pool<T, F>(
+    conn: &Arc<Mutex<Connection>>,
+    op: &'static str,
+    f: F,
+) -> Result<T, StateError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Connection) -> Result<T, StateError> + Send + 'static,
+{
+    let conn = Arc::clone(conn);
+    tokio::task::spawn_blocking(move || {
+        let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut conn)
+    })
+    .await
+    .map_err(|e| StateError::query(op, e))?
 }
 
 /// Opens the file (creating its directory), sets WAL mode, `synchronous = FULL` and the
